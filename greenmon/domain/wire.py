@@ -1,0 +1,186 @@
+"""The MQTT wire format of meter readings, and the record greenmon keeps on Kafka.
+
+Topic ``{prefix}/{enterprise_id}/{meter_id}/reading`` carries one JSON reading::
+
+    {"ts": "2025-01-01T00:15:00+08:00", "value": 10234.5, "unit": "kWh", "kind": "counter"}
+
+For ``interval`` readings ``ts`` is the start of the interval and ``duration_s``
+(default 900) its length. Parsing is pure: it returns a :class:`Reading` or raises
+:class:`~greenmon.errors.InvalidReading` with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from greenmon.domain.reference import ALL_UNITS, MeterKind
+from greenmon.errors import InvalidReading
+
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+MAX_ID_LEN: Final = 64
+DEFAULT_DURATION_S: Final = 900
+
+_ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+class ReadingPayload(BaseModel):
+    """The JSON body of one reading, as a meter or gateway sends it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
+
+    ts: AwareDatetime
+    value: Annotated[float, Field(ge=0, le=1e15)]
+    unit: str
+    kind: MeterKind
+    duration_s: Annotated[int, Field(gt=0, le=86400)] = DEFAULT_DURATION_S
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A validated reading. ``ts`` is timezone-aware (UTC)."""
+
+    enterprise_id: str
+    meter_id: str
+    ts: datetime
+    value: float
+    unit: str
+    kind: MeterKind
+    duration_s: int
+
+    def to_record(self, received_at: datetime) -> bytes:
+        """Kafka value of ``greenmon.readings`` (compact JSON, epoch milliseconds)."""
+        doc = {
+            "e": self.enterprise_id,
+            "m": self.meter_id,
+            "ts": _epoch_ms(self.ts),
+            "v": self.value,
+            "u": self.unit,
+            "k": self.kind.value,
+            "d": self.duration_s,
+            "rx": _epoch_ms(received_at),
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRecord:
+    """A reading as the processor sees it on Kafka."""
+
+    enterprise_id: str
+    meter_id: str
+    ts_ms: int
+    value: float
+    unit: str
+    kind: MeterKind
+    duration_s: int
+    received_ms: int
+
+    @property
+    def ts(self) -> datetime:
+        return datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
+
+
+def _epoch_ms(ts: datetime) -> int:
+    return round(ts.timestamp() * 1000)
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
+    """Split ``{prefix}/{enterprise}/{meter}/reading`` into (enterprise, meter)."""
+    head = prefix.rstrip("/") + "/"
+    if not topic.startswith(head):
+        raise InvalidReading(f"topic {topic!r} is not under {head!r}")
+    parts = topic[len(head) :].split("/")
+    if len(parts) != 3 or parts[2] != "reading":
+        raise InvalidReading(f"topic {topic!r} is not {head}{{enterprise}}/{{meter}}/reading")
+    enterprise_id, meter_id = parts[0], parts[1]
+    check_id("enterprise id", enterprise_id)
+    check_id("meter id", meter_id)
+    return enterprise_id, meter_id
+
+
+def check_id(what: str, value: str) -> None:
+    if not value or len(value) > MAX_ID_LEN or not set(value) <= _ID_CHARS:
+        raise InvalidReading(
+            f"{what} {value[:80]!r} must be 1-{MAX_ID_LEN} characters of letters, digits, _-."
+        )
+
+
+def decode_json(payload: bytes) -> Any:
+    """Decode a payload as UTF-8 JSON, refusing oversized, invalid or non-finite input."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise InvalidReading(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidReading(f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise InvalidReading("payload JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidReading(f"payload is not valid JSON: {exc}") from None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_payload(doc: Any) -> ReadingPayload:
+    """Validate one decoded JSON reading."""
+    if not isinstance(doc, dict):
+        raise InvalidReading(f"reading must be a JSON object, not {type(doc).__name__}")
+    try:
+        payload = ReadingPayload.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidReading(_describe(exc)) from None
+    if payload.unit not in ALL_UNITS:
+        raise InvalidReading(f"unit {payload.unit[:40]!r} is not one of {sorted(ALL_UNITS)}")
+    return payload
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors(include_url=False)[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        problems.append(f"{where}: {err['msg']}")
+    return "; ".join(problems)
+
+
+def to_reading(enterprise_id: str, meter_id: str, payload: ReadingPayload) -> Reading:
+    return Reading(
+        enterprise_id=enterprise_id,
+        meter_id=meter_id,
+        ts=payload.ts.astimezone(UTC),
+        value=payload.value,
+        unit=payload.unit,
+        kind=payload.kind,
+        duration_s=payload.duration_s,
+    )
+
+
+def decode_record(value: bytes) -> ReadingRecord:
+    """Decode a ``greenmon.readings`` record; raises InvalidReading if it is not one."""
+    try:
+        doc = json.loads(value)
+        kind = MeterKind(doc["k"])
+        record = ReadingRecord(
+            enterprise_id=str(doc["e"]),
+            meter_id=str(doc["m"]),
+            ts_ms=int(doc["ts"]),
+            value=float(doc["v"]),
+            unit=str(doc["u"]),
+            kind=kind,
+            duration_s=int(doc["d"]),
+            received_ms=int(doc["rx"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidReading(f"not a greenmon reading record: {exc!r}") from None
+    if not math.isfinite(record.value) or record.value < 0:
+        raise InvalidReading(f"reading value {record.value!r} is not a finite non-negative number")
+    return record
