@@ -118,7 +118,9 @@ def decode_json(payload: bytes) -> Any:
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidReading(f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})")
+        raise InvalidReading(
+            f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
