@@ -1,0 +1,50 @@
+"""The collector's checks of one MQTT message, as pure functions over a registry snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from greenmon.domain.registry import Meter
+from greenmon.domain.wire import Reading, decode_json, parse_payload, parse_topic, to_reading
+from greenmon.errors import InvalidReading
+
+
+@dataclass(frozen=True, slots=True)
+class MeterLookup:
+    """What the collector needs to know of the registry: meters by id."""
+
+    meters: dict[str, Meter]
+
+
+def validate_message(
+    topic: str,
+    payload: bytes,
+    registry: MeterLookup,
+    *,
+    prefix: str,
+    now: datetime,
+    future_tolerance: timedelta,
+) -> Reading:
+    """Return the reading an MQTT message carries, or raise InvalidReading with the reason."""
+    enterprise_id, meter_id = parse_topic(topic, prefix)
+    body = parse_payload(decode_json(payload))
+    meter = registry.meters.get(meter_id)
+    if meter is None:
+        raise InvalidReading(f"unknown meter {meter_id!r}: not in the registry")
+    if meter.enterprise_id != enterprise_id:
+        raise InvalidReading(f"meter {meter_id!r} does not belong to enterprise {enterprise_id!r}")
+    if body.unit != meter.unit:
+        raise InvalidReading(
+            f"unit {body.unit!r} differs from the registered unit {meter.unit!r} of {meter_id}"
+        )
+    if body.kind != meter.kind:
+        raise InvalidReading(
+            f"kind {body.kind.value!r} differs from the registered kind {meter.kind.value!r}"
+        )
+    if body.ts - now > future_tolerance:
+        raise InvalidReading(
+            f"timestamp {body.ts.isoformat()} is more than "
+            f"{future_tolerance.total_seconds():.0f} s in the future"
+        )
+    return to_reading(enterprise_id, meter_id, body)
