@@ -55,17 +55,16 @@ class Reading:
 
     def to_record(self, received_at: datetime) -> bytes:
         """Kafka value of ``greenmon.readings`` (compact JSON, epoch milliseconds)."""
-        doc = {
-            "e": self.enterprise_id,
-            "m": self.meter_id,
-            "ts": _epoch_ms(self.ts),
-            "v": self.value,
-            "u": self.unit,
-            "k": self.kind.value,
-            "d": self.duration_s,
-            "rx": _epoch_ms(received_at),
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return ReadingRecord(
+            enterprise_id=self.enterprise_id,
+            meter_id=self.meter_id,
+            ts_ms=_epoch_ms(self.ts),
+            value=self.value,
+            unit=self.unit,
+            kind=self.kind,
+            duration_s=self.duration_s,
+            received_ms=_epoch_ms(received_at),
+        ).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +83,20 @@ class ReadingRecord:
     @property
     def ts(self) -> datetime:
         return datetime.fromtimestamp(self.ts_ms / 1000, tz=UTC)
+
+    def encode(self) -> bytes:
+        """The record's Kafka value: compact JSON, times in epoch milliseconds."""
+        doc = {
+            "e": self.enterprise_id,
+            "m": self.meter_id,
+            "ts": self.ts_ms,
+            "v": self.value,
+            "u": self.unit,
+            "k": self.kind.value,
+            "d": self.duration_s,
+            "rx": self.received_ms,
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def _epoch_ms(ts: datetime) -> int:

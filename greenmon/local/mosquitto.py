@@ -95,7 +95,6 @@ def render_mosquitto_conf(
         "log_type error",
         "log_type warning",
         "log_type notice",
-        "log_type information",
         "connection_messages true",
         "log_timestamp true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",

@@ -7,9 +7,11 @@ import ctypes
 import logging
 import os
 import pwd
+import re
 import signal
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +22,8 @@ from greenmon.local.ports import port_open
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
+_MARK = "=== greenmon started "
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _proc_start_time(pid: int) -> str | None:
@@ -81,7 +85,7 @@ def hand_over(path: Path, user: str, *, recursive: bool = False) -> None:
 
 
 def tail(path: Path | None, lines: int = 20) -> str:
-    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    """The last ``lines`` lines of a log file since greenmon last started the service."""
     if path is None:
         return ""
     try:
@@ -92,6 +96,10 @@ def tail(path: Path | None, lines: int = 20) -> str:
             data = fh.read().decode("utf-8", "replace")
     except OSError:
         return ""
+    data = _ANSI.sub("", data)
+    start = data.rfind(_MARK)
+    if start >= 0:
+        data = data[start:].split("\n", 1)[-1]
     return "\n".join(data.splitlines()[-lines:])
 
 
@@ -146,10 +154,15 @@ class ManagedProcess:
         log_path.touch(exist_ok=True)
         if prepare_log is not None:
             prepare_log(log_path)
+        # PR_SET_PDEATHSIG fires when the forking *thread* exits: main thread only
+        die_with_parent = die_with_parent and threading.current_thread() is threading.main_thread()
         full_env = dict(os.environ)
         full_env.update(env or {})
         log.info("starting %s: %s", name, " ".join(argv))
         with log_path.open("ab") as out:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+            out.write(f"{_MARK}{name} at {stamp} ===\n".encode())
+            out.flush()
             try:
                 popen = subprocess.Popen(
                     list(argv),
@@ -186,11 +199,12 @@ class ManagedProcess:
         must then occur in the process's command line.
         """
         try:
-            lines = pid_file.read_text().split()
-            pid = int(lines[0])
+            lines = pid_file.read_text().splitlines()
+            pid = int(lines[0].strip())
         except (OSError, ValueError, IndexError):
             return None
-        start_time = lines[1] if len(lines) > 1 else None
+        # postmaster.pid has the data directory on line 2: only digits are a start time
+        start_time = lines[1] if len(lines) > 1 and lines[1].isdigit() else None
         actual = _proc_start_time(pid)
         if actual is None or (start_time is not None and start_time != actual):
             return None

@@ -1,0 +1,249 @@
+"""``greenmon processor``: Kafka readings to consumption rows in TimescaleDB.
+
+A member of the consumer group ``processor_group``. Each polled batch is written
+in one database transaction together with the next offsets of its partitions;
+the Kafka commit follows. On (re)assignment the consumer seeks to the positions
+stored in the database, so a crash anywhere books every reading exactly once.
+When the database is down the processor keeps the batch, backs off and retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+
+import psycopg
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
+
+from greenmon.bus import kafka as bus_kafka
+from greenmon.domain.factors import default_factors
+from greenmon.domain.reference import MeterKind
+from greenmon.domain.registry import Meter
+from greenmon.domain.wire import ReadingRecord, decode_record
+from greenmon.errors import InvalidReading, ServiceError
+from greenmon.observe import Counters, StatsReporter
+from greenmon.settings import Settings
+from greenmon.storage import db
+from greenmon.storage.heartbeat import write_heartbeat
+from greenmon.storage.registry_store import load_meters
+from processor import sink
+from processor.booking import Booker
+
+log = logging.getLogger("greenmon.processor")
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, processor: Processor) -> None:
+        self._p = processor
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self._p.seek_to_stored(assigned)
+
+
+class Processor:
+    """One processor process. ``run()`` blocks until ``stop()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counters = Counters(
+            "consumed",
+            "stored",
+            "duplicates",
+            "intervals",
+            "dead_lettered",
+            "quarantined",
+            "factor_missing",
+            "out_of_order",
+            "resets",
+            "rollovers",
+            "db_retries",
+            "lag",
+        )
+        self._stop = threading.Event()
+        self._instance = f"{socket.gethostname()}:{os.getpid()}"
+        self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
+        self._meters: dict[str, Meter] = {}
+        self._conn: db.Conn | None = None
+        self._consumer = bus_kafka.consumer(
+            settings, client_id=f"processor-{self._instance}", group_id=settings.processor_group
+        )
+        self._producer = bus_kafka.producer(settings, client_id=f"processor-{self._instance}")
+
+    # --- database connection ----------------------------------------------------------------
+    def _db(self) -> db.Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = db.connect(self.settings)
+            sink.prepare(self._conn)
+            self._conn.commit()
+        return self._conn
+
+    def _drop_db(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+
+    def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
+        """Resume each assigned partition where the database says it was applied up to."""
+        topic = self.settings.topic_readings
+        while not self._stop.is_set():
+            try:
+                conn = self._db()
+                stored = sink.stored_positions(conn, self.settings.processor_group, topic)
+                conn.rollback()
+                break
+            except (psycopg.Error, ServiceError) as exc:
+                self._backoff("reading stored positions", exc)
+        else:
+            return
+        for tp in assigned:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+
+    # --- main loop ------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        settings = self.settings
+        bus_kafka.ensure_topics(settings, [settings.topic_readings, settings.topic_dlq])
+        self._consumer.subscribe([settings.topic_readings], listener=_Rebalance(self))
+        stats = StatsReporter(log, self.counters, settings.stats_interval_s)
+        log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
+        try:
+            while not self._stop.is_set():
+                polled = self._consumer.poll(
+                    timeout_ms=settings.processor_poll_ms, max_records=settings.processor_batch_max
+                )
+                if polled:
+                    self._process(polled)
+                self._update_lag()
+                if stats.due():
+                    self._heartbeat(stats.report())
+        finally:
+            self._shutdown()
+
+    def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                self._apply(polled)
+                return
+            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                attempt += 1
+                self.counters.add("db_retries")
+                self._drop_db()
+                self._backoff(f"writing a batch (attempt {attempt})", exc)
+        # Stopping mid-retry: the batch is not applied and its offsets not committed, so it
+        # is read again by whichever processor owns the partitions next.
+
+    def _backoff(self, what: str, exc: BaseException) -> None:
+        delay = min(0.5 * 2 ** min(self.counters["db_retries"], 6), self.settings.db_retry_max_s)
+        log.warning("database unavailable while %s, retrying in %.1f s: %s", what, delay, exc)
+        self._stop.wait(delay)
+
+    def _apply(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        settings = self.settings
+        group, topic = settings.processor_group, settings.topic_readings
+        conn = self._db()
+        with conn.transaction():
+            stored = sink.lock_positions(conn, group, topic, [tp.partition for tp in polled])
+            readings: list[ReadingRecord] = []
+            dead: list[tuple[bytes, str, str]] = []
+            positions: dict[int, int] = {}
+            consumed = 0
+            for tp, records in polled.items():
+                fresh = [r for r in records if r.offset >= stored.get(tp.partition, -1)]
+                consumed += len(fresh)
+                if records:
+                    positions[tp.partition] = records[-1].offset + 1
+                for rec in fresh:
+                    try:
+                        readings.append(decode_record(rec.value))
+                    except InvalidReading as exc:
+                        dead.append(
+                            (rec.value, str(exc), f"{tp.topic}/{tp.partition}@{rec.offset}")
+                        )
+            new_keys = sink.insert_readings(conn, readings)
+            new = [r for r in readings if (r.meter_id, r.ts_ms) in new_keys]
+            meters = self._meters_for(conn, {r.meter_id for r in new})
+            counters = [
+                m
+                for m in {r.meter_id for r in new}
+                if m in meters and meters[m].kind is MeterKind.COUNTER
+            ]
+            booking = self._booker.book(new, meters, sink.load_states(conn, counters))
+            dead.extend((r.encode(), reason, "processor") for r, reason in booking.rejected)
+            self._dead_letter(dead)
+            sink.write_booking(conn, booking)
+            sink.save_positions(conn, group, topic, positions)
+        self._consumer.commit(
+            {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items()}
+        )
+        c = self.counters
+        c.add("consumed", consumed)
+        c.add("stored", len(new_keys))
+        c.add("duplicates", len(readings) - len(new))
+        c.add("intervals", len(booking.rows))
+        c.add("dead_lettered", len(dead))
+        c.add("quarantined", len(booking.quarantined))
+        c.add("factor_missing", len(booking.factor_gaps))
+        c.add("out_of_order", booking.out_of_order)
+        c.add("resets", booking.events.get("reset", 0))
+        c.add("rollovers", booking.events.get("rollover", 0))
+
+    def _meters_for(self, conn: db.Conn, meter_ids: set[str]) -> dict[str, Meter]:
+        missing = [m for m in meter_ids if m not in self._meters]
+        if missing:
+            self._meters.update(load_meters(conn, missing))
+        return self._meters
+
+    def _dead_letter(self, dead: list[tuple[bytes, str, str]]) -> None:
+        """Send dead letters and wait for Kafka, before the batch's offsets are stored."""
+        if not dead:
+            return
+        for payload, reason, origin in dead:
+            record = bus_kafka.dead_letter(
+                reason=reason, source="processor", payload=payload, origin=origin
+            )
+            self._producer.send(self.settings.topic_dlq, value=record)
+        self._producer.flush(timeout=30)
+        for _payload, reason, origin in dead[:5]:
+            log.warning("dead-lettered a record from %s: %s", origin, reason)
+
+    def _update_lag(self) -> None:
+        lag = 0
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                lag += max(high - self._consumer.position(tp, timeout_ms=1000), 0)
+            except Exception as exc:  # position unknown during a rebalance
+                log.debug("no position for %s yet: %s", tp, exc)
+        self.counters.set("lag", lag)
+
+    def _heartbeat(self, counters: dict[str, int]) -> None:
+        try:
+            with db.connect(self.settings, autocommit=True) as conn:
+                write_heartbeat(conn, "processor", self._instance, counters)
+        except ServiceError as exc:
+            log.warning("heartbeat not written: %s", exc)
+
+    def _shutdown(self) -> None:
+        log.info("processor stopping: %s", self.counters.snapshot())
+        try:
+            self._consumer.close(autocommit=False)
+        finally:
+            self._producer.close(timeout=5)
+            self._drop_db()

@@ -1,0 +1,201 @@
+"""The processor's database side: one transaction per polled batch.
+
+Within the transaction, in this order: lock the batch's partitions' stored
+positions (``stream_offsets``, which fences off a stale or zombie processor),
+drop records already applied, COPY the readings into a staging table and insert
+the new ones (``ON CONFLICT DO NOTHING`` makes redelivered readings count once),
+read the counter states, book, COPY and upsert the 15-minute rows, store the
+new states and the next offsets. Kafka offsets are committed after this commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from greenmon.domain.consumption import CounterState
+from greenmon.domain.wire import ReadingRecord
+from greenmon.storage.db import Conn
+from processor.booking import Booking
+
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS stage_readings (
+    meter_id text, ts timestamptz, value float8, kind text, duration_s int4,
+    received_at timestamptz
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS stage_consumption (
+    meter_id text, interval_start timestamptz, enterprise_id text, carrier text,
+    quantity float8, unit text, energy_tce float8, co2_t float8, water_m3 float8,
+    estimated bool
+) ON COMMIT DELETE ROWS;
+"""
+
+
+def _ts(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def prepare(conn: Conn) -> None:
+    """Create this session's staging tables (once per connection)."""
+    conn.execute(_STAGING)
+
+
+def lock_positions(conn: Conn, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
+    """Lock and return the stored next offset of each partition that has one."""
+    rows = conn.execute(
+        "SELECT partition, next_offset FROM stream_offsets WHERE consumer_group = %s "
+        "AND topic = %s AND partition = ANY(%s) ORDER BY partition FOR UPDATE",
+        (group, topic, sorted(partitions)),
+    ).fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def save_positions(conn: Conn, group: str, topic: str, positions: Mapping[int, int]) -> None:
+    parts = sorted(positions)
+    conn.execute(
+        "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) "
+        "SELECT %s, %s, p, o FROM unnest(%s::int[], %s::bigint[]) AS t(p, o) "
+        "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
+        "next_offset = EXCLUDED.next_offset, updated_at = now()",
+        (group, topic, parts, [positions[p] for p in parts]),
+    )
+
+
+def stored_positions(conn: Conn, group: str, topic: str) -> dict[int, int]:
+    rows = conn.execute(
+        "SELECT partition, next_offset FROM stream_offsets WHERE consumer_group = %s "
+        "AND topic = %s",
+        (group, topic),
+    ).fetchall()
+    return {int(r[0]): int(r[1]) for r in rows}
+
+
+def insert_readings(conn: Conn, readings: list[ReadingRecord]) -> set[tuple[str, int]]:
+    """Store readings once each; returns the (meter_id, ts_ms) that were new."""
+    if not readings:
+        return set()
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY stage_readings (meter_id, ts, value, kind, duration_s, received_at) "
+            "FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["text", "timestamptz", "float8", "text", "int4", "timestamptz"])
+            for r in readings:
+                copy.write_row(
+                    (
+                        r.meter_id,
+                        _ts(r.ts_ms),
+                        r.value,
+                        r.kind.value,
+                        r.duration_s,
+                        _ts(r.received_ms),
+                    )
+                )
+        cur.execute(
+            "INSERT INTO readings (meter_id, ts, value, kind, duration_s, received_at) "
+            "SELECT DISTINCT ON (meter_id, ts) meter_id, ts, value, kind, duration_s, "
+            "received_at FROM stage_readings ORDER BY meter_id, ts "
+            "ON CONFLICT (meter_id, ts) DO NOTHING "
+            "RETURNING meter_id, (extract(epoch FROM ts) * 1000)::bigint"
+        )
+        return {(str(m), int(t)) for m, t in cur.fetchall()}
+
+
+def load_states(conn: Conn, meter_ids: list[str]) -> dict[str, CounterState]:
+    if not meter_ids:
+        return {}
+    rows = conn.execute(
+        "SELECT meter_id, (extract(epoch FROM last_ts) * 1000)::bigint, last_value "
+        "FROM meter_state WHERE meter_id = ANY(%s)",
+        (meter_ids,),
+    ).fetchall()
+    return {str(r[0]): CounterState(int(r[1]), float(r[2])) for r in rows}
+
+
+def write_booking(conn: Conn, booking: Booking) -> None:
+    """Upsert slot rows (adding to what is there), states, quarantine and factor gaps."""
+    with conn.cursor() as cur:
+        if booking.rows:
+            with cur.copy(
+                "COPY stage_consumption (meter_id, interval_start, enterprise_id, carrier, "
+                "quantity, unit, energy_tce, co2_t, water_m3, estimated) FROM STDIN "
+                "(FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(
+                    [
+                        "text",
+                        "timestamptz",
+                        "text",
+                        "text",
+                        "float8",
+                        "text",
+                        "float8",
+                        "float8",
+                        "float8",
+                        "bool",
+                    ]
+                )
+                for row in booking.rows.values():
+                    copy.write_row(
+                        (
+                            row.meter_id,
+                            _ts(row.slot_ms),
+                            row.enterprise_id,
+                            row.carrier,
+                            row.quantity,
+                            row.unit,
+                            row.energy_tce,
+                            row.co2_t,
+                            row.water_m3,
+                            row.estimated,
+                        )
+                    )
+            cur.execute(
+                "INSERT INTO consumption_15m AS c (meter_id, interval_start, enterprise_id, "
+                "carrier, quantity, unit, energy_tce, co2_t, water_m3, estimated) "
+                "SELECT meter_id, interval_start, enterprise_id, carrier, quantity, unit, "
+                "energy_tce, co2_t, water_m3, estimated FROM stage_consumption "
+                "ON CONFLICT (meter_id, interval_start) DO UPDATE SET "
+                "quantity = c.quantity + EXCLUDED.quantity, "
+                "energy_tce = c.energy_tce + EXCLUDED.energy_tce, "
+                "co2_t = c.co2_t + EXCLUDED.co2_t, "
+                "water_m3 = c.water_m3 + EXCLUDED.water_m3, "
+                "estimated = c.estimated OR EXCLUDED.estimated, updated_at = now()"
+            )
+        if booking.states:
+            ids = list(booking.states)
+            cur.execute(
+                "INSERT INTO meter_state (meter_id, last_ts, last_value) "
+                "SELECT m, to_timestamp(t / 1000.0), v "
+                "FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS s(m, t, v) "
+                "ON CONFLICT (meter_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
+                "last_value = EXCLUDED.last_value, updated_at = now()",
+                (
+                    ids,
+                    [booking.states[i].ts_ms for i in ids],
+                    [booking.states[i].value for i in ids],
+                ),
+            )
+        if booking.quarantined:
+            q = booking.quarantined
+            cur.execute(
+                "INSERT INTO quarantine (meter_id, ts, value, delta, reason) "
+                "SELECT m, to_timestamp(t / 1000.0), v, d, r FROM unnest(%s::text[], "
+                "%s::bigint[], %s::float8[], %s::float8[], %s::text[]) AS s(m, t, v, d, r) "
+                "ON CONFLICT (meter_id, ts) DO NOTHING",
+                (
+                    [x.meter_id for x in q],
+                    [x.ts_ms for x in q],
+                    [x.value for x in q],
+                    [x.delta for x in q],
+                    [x.reason for x in q],
+                ),
+            )
+        if booking.factor_gaps:
+            gaps = sorted(booking.factor_gaps)
+            cur.execute(
+                "INSERT INTO factor_gaps (meter_id, interval_start, reason) "
+                "SELECT m, to_timestamp(t / 1000.0), r FROM unnest(%s::text[], %s::bigint[], "
+                "%s::text[]) AS s(m, t, r) ON CONFLICT DO NOTHING",
+                ([g[0] for g in gaps], [g[1] for g in gaps], [g[2] for g in gaps]),
+            )
