@@ -70,6 +70,8 @@ class Collector:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._announce = threading.Event()
 
     # --- registry ---------------------------------------------------------------------
     def _refresh_registry(self, *, attempts: int = 1) -> None:
@@ -99,6 +101,15 @@ class Collector:
         topic = f"{self.settings.mqtt_topic_prefix}/+/+/reading"
         client.subscribe(topic, qos=1)
         log.info("connected to MQTT %s, subscribed to %s", self.settings.mqtt_url, topic)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if any(getattr(c, "is_failure", False) for c in codes):
+            log.error("MQTT subscription refused: %s", codes)
+            return
+        log.info("subscription confirmed by the broker")
+        self.counters.set("subscribed", 1)
+        self._announce.set()
+        self._wake.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if not self._stop.is_set():
@@ -209,7 +220,8 @@ class Collector:
                 self._drain()
                 if time.monotonic() - self._registry_loaded_at > settings.registry_refresh_s:
                     self._periodic_refresh()
-                if stats.due():
+                if stats.due() or self._announce.is_set():
+                    self._announce.clear()
                     self._heartbeat(stats.report())
         finally:
             self._shutdown()

@@ -11,7 +11,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, NoBrokersAvailable, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from greenmon.errors import ServiceError
 from greenmon.settings import Settings
@@ -62,7 +62,7 @@ def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) 
                 bootstrap_servers=settings.kafka_bootstrap, client_id="greenmon-admin"
             )
             break
-        except (NoBrokersAvailable, KafkaError) as exc:
+        except (KafkaError, OSError) as exc:
             if attempt == attempts:
                 raise ServiceError(f"Kafka at {settings.kafka_url} not reachable: {exc}") from exc
             time.sleep(delay)

@@ -34,6 +34,7 @@ from greenmon.local import manager
 from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
+from greenmon.storage.heartbeat import wait_subscribed
 from greenmon.storage.registry_store import upsert_registry
 
 log = logging.getLogger("greenmon.demo")
@@ -146,6 +147,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         ]
         for child in children:
             stack.callback(child.stop)
+        with db.connect(demo, autocommit=True) as conn:
+            wait_subscribed(conn, children[0].pid, alive=children[0].alive)
         print(f"collector and processor started (logs in {logs}/demo-*.log)")
         if args.days is None:
             return _continuous(args, demo, registry)

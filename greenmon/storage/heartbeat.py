@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
+from greenmon.errors import ServiceError
 from greenmon.storage.db import Conn
 
 
@@ -15,3 +17,22 @@ def write_heartbeat(conn: Conn, service: str, instance: str, counters: Mapping[s
         "updated_at = now()",
         (service, instance, json.dumps(dict(counters))),
     )
+
+
+def wait_subscribed(
+    conn: Conn, pid: int, timeout: float = 30.0, alive: Callable[[], bool] | None = None
+) -> None:
+    """Wait until the collector with ``pid`` reports its MQTT subscription confirmed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT 1 FROM service_heartbeats WHERE service = 'collector' "
+            "AND instance LIKE %s AND (counters->>'subscribed')::int = 1",
+            (f"%:{pid}",),
+        ).fetchone()
+        if row:
+            return
+        if alive is not None and not alive():
+            raise ServiceError(f"collector pid {pid} exited before subscribing")
+        time.sleep(0.1)
+    raise ServiceError(f"collector pid {pid} did not confirm its MQTT subscription in {timeout} s")

@@ -1,0 +1,192 @@
+"""Per-test pipelines on the session's real Mosquitto, Kafka-protocol broker and TimescaleDB.
+
+Each test gets its own database, topics, consumer group and MQTT client id, so
+tests cannot see each other's data, and its own collector and processor
+processes started exactly as ``greenmon collector`` / ``greenmon processor``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from greenmon import export
+from greenmon.domain.registry import Registry
+from greenmon.jobs.runner import start_service
+from greenmon.local.process import ManagedProcess
+from greenmon.settings import Settings
+from greenmon.storage import db
+from greenmon.storage.heartbeat import wait_subscribed
+from greenmon.storage.registry_store import upsert_registry
+from tests.plugins.services import LocalServices
+
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+@dataclass
+class Pipeline:
+    """A collector and a processor for one test, and ways to look at what they did."""
+
+    settings: Settings
+    log_dir: Path
+    procs: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def start(self, service: str) -> ManagedProcess:
+        proc = start_service(service, self.settings, self.log_dir)
+        self.procs[service] = proc
+        if service == "collector":
+            with db.connect(self.settings, autocommit=True) as conn:
+                wait_subscribed(conn, proc.pid, alive=proc.alive)
+        return proc
+
+    def kill(self, service: str) -> None:
+        """kill -9, as a crash would."""
+        self.procs[service].kill()
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.alive():
+                proc.stop(timeout=15)
+
+    def load_registry(self, registry: Registry) -> None:
+        with db.connect(self.settings) as conn:
+            upsert_registry(conn, registry)
+
+    def stored_count(self) -> int:
+        with db.connect(self.settings, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM readings").fetchone()
+        return int(row[0]) if row else 0
+
+    def wait_stored(self, expected: int, timeout: float = 120.0) -> int:
+        deadline = time.monotonic() + timeout
+        count = self.stored_count()
+        while count < expected and time.monotonic() < deadline:
+            for name, proc in self.procs.items():
+                assert proc.alive() or proc.returncode == 0, f"{name} died:\n{proc.log_tail(30)}"
+            time.sleep(0.25)
+            count = self.stored_count()
+        return count
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until the processor has applied everything in its topic (DB positions)."""
+        deadline = time.monotonic() + timeout
+        high = topic_highwater(self.settings, self.settings.topic_readings)
+        while time.monotonic() < deadline:
+            with db.connect(self.settings, autocommit=True) as conn:
+                rows = conn.execute(
+                    "SELECT partition, next_offset FROM stream_offsets WHERE topic = %s",
+                    (self.settings.topic_readings,),
+                ).fetchall()
+            applied = {int(p): int(o) for p, o in rows}
+            if all(applied.get(p, 0) >= h for p, h in high.items()):
+                return
+            time.sleep(0.25)
+        raise AssertionError(f"processor did not catch up: high {high}")
+
+    def export(
+        self, entity: export.Entity, period: export.Period, first: date, last: date
+    ) -> list[export.ExportRow]:
+        with db.connect(self.settings) as conn:
+            return list(
+                export.query(
+                    conn,
+                    entity=entity,
+                    period=period,
+                    first=first,
+                    last=last,
+                    tz=self.settings.tz,
+                )
+            )
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n} ---\n{p.log_tail(40)}" for n, p in self.procs.items())
+
+
+def _consumer(settings: Settings) -> KafkaConsumer:
+    return KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+
+
+def topic_highwater(settings: Settings, topic: str) -> dict[int, int]:
+    """High-water mark per partition, read from fetch responses (tansu's end_offsets is off)."""
+    consumer = _consumer(settings)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            consumer.poll(timeout_ms=200, max_records=1)
+            marks = {tp.partition: consumer.highwater(tp) for tp in tps}
+            if all(m is not None for m in marks.values()):
+                return {p: int(m) for p, m in marks.items() if m is not None}
+        raise AssertionError(f"no high-water marks for {topic}")
+    finally:
+        consumer.close()
+
+
+def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
+    """Every record of ``topic`` (JSON-decoded), waiting until at least ``expected`` are there."""
+    consumer = _consumer(settings)
+    out: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                break
+            time.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in parts or ()]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        while time.monotonic() < deadline and len(out) < expected:
+            for records in consumer.poll(timeout_ms=300).values():
+                out.extend(json.loads(r.value) for r in records)
+    finally:
+        consumer.close()
+    return out
+
+
+@pytest.fixture
+def pipeline_settings(local_services: LocalServices) -> Settings:
+    """Settings for one test: a fresh database (migrated) and fresh topics."""
+    tag = uuid.uuid4().hex[:10]
+    admin = local_services.settings()
+    with psycopg.connect(admin.database_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "t_{tag}"')
+    base = admin.database_url.rsplit("/", 1)[0]
+    settings = local_services.settings(
+        database_url=f"{base}/t_{tag}",
+        topic_readings=f"readings-{tag}",
+        topic_dlq=f"dlq-{tag}",
+        processor_group=f"processor-{tag}",
+        collector_client_id=f"collector-{tag}",
+        kafka_session_timeout_ms=6000,
+        stats_interval_s=1.0,
+        processor_poll_ms=100,
+    )
+    db.migrate(settings)
+    return settings
+
+
+@pytest.fixture
+def pipeline(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(pipeline_settings, tmp_path / "logs")
+    try:
+        yield p
+    finally:
+        p.stop_all()
