@@ -176,8 +176,14 @@ class ManagedProcess:
                 )
             except OSError as exc:
                 raise ServiceError(f"cannot start {name} ({argv[0]}): {exc}") from exc
-        proc = cls(name, popen.pid, pid_file=pid_file, log_file=log_path, popen=popen)
-        proc.stop_signal = stop_signal
+        proc = cls(
+            name,
+            popen.pid,
+            pid_file=pid_file,
+            log_file=log_path,
+            popen=popen,
+            stop_signal=stop_signal,
+        )
         if pid_file is not None:
             proc.write_pid_file()
         return proc
