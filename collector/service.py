@@ -20,11 +20,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 from kafka.producer.future import FutureRecordMetadata
 
 from collector.validate import MeterLookup, validate_message
 from greenmon.bus import kafka as bus_kafka
 from greenmon.bus import mqtt as bus_mqtt
+from greenmon.domain.registry import Meter
 from greenmon.errors import InvalidReading, ServiceError
 from greenmon.observe import Counters, StatsReporter
 from greenmon.settings import Settings
@@ -33,6 +35,9 @@ from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 
 log = logging.getLogger("greenmon.collector")
+
+#: how long a meter id found unregistered is not looked up again (seconds)
+UNKNOWN_METER_TTL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -60,6 +65,8 @@ class Collector:
         self._lock = threading.Lock()
         self._pending: deque[_Pending] = deque()
         self._registry = MeterLookup({})
+        self._lookup_conn: db.Conn | None = None
+        self._misses: dict[str, float] = {}
         self._registry_loaded_at = 0.0
         self._instance = f"{socket.gethostname()}:{os.getpid()}"
         self._tolerance = timedelta(seconds=settings.future_tolerance_s)
@@ -77,21 +84,28 @@ class Collector:
     def _refresh_registry(self, *, attempts: int = 1) -> None:
         with db.connect(self.settings, autocommit=True, attempts=attempts) as conn:
             meters = load_meters(conn)
-        self._registry = MeterLookup(meters)
+        self._registry = MeterLookup(meters, self._fetch_meter)
         self._registry_loaded_at = time.monotonic()
         self.counters.set("registry_meters", len(meters))
 
-    def _registry_for(self, topic: str) -> MeterLookup:
-        """The registry snapshot, re-read (at most every 2 s) when a meter is not in it."""
-        meter_id = topic.rsplit("/", 2)[-2] if topic.count("/") >= 2 else ""
-        stale = time.monotonic() - self._registry_loaded_at > 2.0
-        if meter_id not in self._registry.meters and stale:
-            try:
-                self._refresh_registry()
-            except ServiceError as exc:
-                log.warning("registry refresh failed, using the last snapshot: %s", exc)
-                self._registry_loaded_at = time.monotonic()
-        return self._registry
+    def _fetch_meter(self, meter_id: str) -> Meter | None:
+        """One meter straight from the database; misses are remembered for a moment."""
+        now = time.monotonic()
+        if self._misses.get(meter_id, 0.0) > now:
+            return None
+        try:
+            if self._lookup_conn is None or self._lookup_conn.closed:
+                self._lookup_conn = db.connect(self.settings, autocommit=True)
+            meter = load_meters(self._lookup_conn, [meter_id]).get(meter_id)
+        except (ServiceError, psycopg.Error) as exc:
+            log.warning("registry lookup of %s failed: %s", meter_id, exc)
+            self._lookup_conn = None
+            meter = None
+        if meter is None:
+            if len(self._misses) > 10_000:
+                self._misses.clear()
+            self._misses[meter_id] = now + UNKNOWN_METER_TTL_S
+        return meter
 
     # --- MQTT callbacks (network thread) ------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -130,7 +144,7 @@ class Collector:
             reading = validate_message(
                 topic,
                 payload,
-                self._registry_for(topic),
+                self._registry,
                 prefix=self.settings.mqtt_topic_prefix,
                 now=now,
                 future_tolerance=self._tolerance,
@@ -251,4 +265,6 @@ class Collector:
         self._client.disconnect()
         self._client.loop_stop()
         self._producer.close(timeout=5)
+        if self._lookup_conn is not None:
+            self._lookup_conn.close()
         log.info("collector stopped: %s", self.counters.snapshot())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,9 +13,22 @@ from greenmon.errors import InvalidReading
 
 @dataclass(frozen=True, slots=True)
 class MeterLookup:
-    """What the collector needs to know of the registry: meters by id."""
+    """What the collector needs to know of the registry: meters by id.
+
+    ``fallback`` is asked for a meter the snapshot lacks (one registered since the
+    snapshot was taken); what it finds joins the snapshot.
+    """
 
     meters: dict[str, Meter]
+    fallback: Callable[[str], Meter | None] | None = None
+
+    def get(self, meter_id: str) -> Meter | None:
+        meter = self.meters.get(meter_id)
+        if meter is None and self.fallback is not None:
+            meter = self.fallback(meter_id)
+            if meter is not None:
+                self.meters[meter_id] = meter
+        return meter
 
 
 def validate_message(
@@ -29,7 +43,7 @@ def validate_message(
     """Return the reading an MQTT message carries, or raise InvalidReading with the reason."""
     enterprise_id, meter_id = parse_topic(topic, prefix)
     body = parse_payload(decode_json(payload))
-    meter = registry.meters.get(meter_id)
+    meter = registry.get(meter_id)
     if meter is None:
         raise InvalidReading(f"unknown meter {meter_id!r}: not in the registry")
     if meter.enterprise_id != enterprise_id:

@@ -63,11 +63,8 @@ def query(
     start, end = local_bounds(first, last, tz)
     bucket = "interval_start" if period == "15m" else "date_trunc(%(unit)s, interval_start, %(tz)s)"
     key = "meter_id" if entity == "meter" else "enterprise_id"
-    if entity == "meter":
-        # one meter has one unit; quantity is meaningful
-        amounts = "sum(quantity), min(unit),"
-    else:
-        amounts = "NULL::float8, NULL::text,"
+    # a meter has one unit, so its quantity adds up; an enterprise's carriers do not
+    amounts = "sum(quantity), min(unit)," if entity == "meter" else "NULL::float8, NULL::text,"
     where = "interval_start >= %(start)s AND interval_start < %(end)s"
     if entity_id is not None:
         where += f" AND {key} = %(id)s"

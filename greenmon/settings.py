@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     topic_readings: str = Field("greenmon.readings", description="validated readings")
     topic_dlq: str = Field("greenmon.readings.dlq", description="rejected input, with reason")
     kafka_partitions: int = Field(4, ge=1, description="partitions when greenmon creates topics")
+    kafka_storage_url: str = Field(
+        "memory://tansu/", description="storage of the local tansu broker (memory:// or s3://)"
+    )
     mqtt_topic_prefix: str = Field("greenmon/v1", description="MQTT topic prefix of readings")
 
     # --- collector --------------------------------------------------------------------
@@ -109,7 +112,7 @@ class Settings(BaseSettings):
     @field_validator("kafka_url")
     @classmethod
     def _kafka_scheme(cls, value: str) -> str:
-        if urlsplit(value).scheme != "kafka":
+        if not value.startswith("kafka://") or not value[len("kafka://") :].strip(","):
             raise ValueError("kafka_url must look like kafka://host:port[,host:port]")
         return value
 

@@ -96,7 +96,8 @@ def _services(settings: Settings) -> Iterator[list[str]]:
 def _pipeline_counts(conn: db.Conn) -> dict[str, int]:
     stored = conn.execute("SELECT count(*) FROM readings").fetchone()
     beats = conn.execute(
-        "SELECT service, counters FROM service_heartbeats WHERE updated_at > now() - interval '1 minute'"
+        "SELECT service, counters FROM service_heartbeats "
+        "WHERE updated_at > now() - interval '1 minute'"
     ).fetchall()
     out = {"stored": int(stored[0]) if stored else 0, "dead_lettered": 0, "lag": 0}
     for service, counters in beats:

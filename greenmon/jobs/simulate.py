@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings,
         speed=args.speed,
         progress=progress,
-        client_id=f"greenmon-simulator-{os.getpid()}",
+        client_id=f"greenmon-simulator-{socket.gethostname()}-{os.getpid()}",
     )
     progress.done()
     print(f"published {sent} readings of {len(registry.meters)} meters over {args.days} days")

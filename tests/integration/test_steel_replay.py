@@ -29,7 +29,8 @@ def _daily_kwh_direct() -> dict[date, float]:
     start_day = (stamp - pd.Timedelta(minutes=15)).dt.date
     midnight = (stamp.dt.hour == 0) & (stamp.dt.minute == 0)
     start_day = start_day.where(~midnight, stamp.dt.date)
-    return {d: float(v) for d, v in df.groupby(start_day)["Usage_kWh"].sum().items()}
+    sums = df.groupby(start_day)["Usage_kWh"].sum()
+    return {d: float(v) for d, v in zip(sums.index, sums.to_numpy(), strict=True)}
 
 
 def _greenmon(pipeline: Pipeline, *args: str) -> str:

@@ -188,9 +188,8 @@ def test_counter_step_needs_a_newer_reading() -> None:
 def test_gap_of_an_hour_is_spread_over_four_estimated_slots() -> None:
     shares, quarantined, _ = step(CounterState(local(9), 0.0), local(10), 80.0)
     assert quarantined is None
-    assert shares == [
-        Share("M1", local(9, m), 20.0, True) for m in (0, 15, 30, 45)
-    ]  # 80 / 4 quarters
+    # 80 / 4 quarters = 20 each
+    assert shares == [Share("M1", local(9, m), 20.0, True) for m in (0, 15, 30, 45)]
 
 
 def test_unaligned_gap_is_split_in_proportion_to_time() -> None:
