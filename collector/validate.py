@@ -56,6 +56,14 @@ def validate_message(
         raise InvalidReading(
             f"kind {body.kind.value!r} differs from the registered kind {meter.kind.value!r}"
         )
+    if (
+        meter.register_max is not None
+        and body.kind.value == "counter"
+        and body.value > meter.register_max
+    ):
+        raise InvalidReading(
+            f"register {body.value!r} exceeds the meter's register maximum {meter.register_max!r}"
+        )
     if body.ts - now > future_tolerance:
         raise InvalidReading(
             f"timestamp {body.ts.isoformat()} is more than "

@@ -128,6 +128,10 @@ class Settings(BaseSettings):
         config_file = os.environ.get(CONFIG_ENV)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(
+                    f"settings file {config_file} ({CONFIG_ENV}) does not exist"
+                )
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
         return tuple(sources)
 
@@ -189,6 +193,8 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     """Build the settings; ``config_file`` takes the place of ``GREENMON_CONFIG``."""
     if config_file is None:
         return Settings(**overrides)
+    if not Path(config_file).is_file():
+        raise FileNotFoundError(f"settings file {config_file} does not exist")
     previous = os.environ.get(CONFIG_ENV)
     os.environ[CONFIG_ENV] = str(config_file)
     try:

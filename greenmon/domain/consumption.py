@@ -65,7 +65,7 @@ def counter_delta(previous: float, current: float, register_max: float | None) -
     """Consumption between two register values; a decrease is a reset or rollover."""
     if current >= previous:
         return Delta(current - previous, "normal")
-    if register_max is not None and previous >= ROLLOVER_SHARE * register_max:
+    if register_max is not None and ROLLOVER_SHARE * register_max <= previous <= register_max:
         return Delta(register_max - previous + current, "rollover")
     return Delta(current, "reset")
 

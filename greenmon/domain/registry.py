@@ -78,20 +78,34 @@ def parse_registry_csv(text: str) -> Registry:
         raise RegistryError(f"registry header has unknown column(s): {', '.join(unknown)}")
     enterprises: dict[str, Enterprise] = {}
     meters: dict[str, Meter] = {}
-    for line_no, raw in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        enterprise, meter = _parse_row(row, line_no)
-        known = enterprises.get(enterprise.enterprise_id)
-        if known is not None and known != enterprise:
-            raise RegistryError(
-                f"row {line_no}: enterprise {enterprise.enterprise_id!r} is described "
-                "differently from an earlier row (name, district or industry)"
-            )
-        if meter.meter_id in meters:
-            raise RegistryError(f"row {line_no}, column meter_id: {meter.meter_id!r} is repeated")
-        enterprises[enterprise.enterprise_id] = enterprise
-        meters[meter.meter_id] = meter
+    try:
+        for raw in reader:
+            line_no = reader.line_num
+            if None in raw:
+                raise RegistryError(f"row {line_no}: more values than the header has columns")
+            row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+            _add_row(row, line_no, enterprises, meters)
+    except csv.Error as exc:
+        raise RegistryError(
+            f"registry is not valid CSV near line {reader.line_num}: {exc}"
+        ) from None
     return Registry(tuple(enterprises.values()), tuple(meters.values()))
+
+
+def _add_row(
+    row: dict[str, str], line_no: int, enterprises: dict[str, Enterprise], meters: dict[str, Meter]
+) -> None:
+    enterprise, meter = _parse_row(row, line_no)
+    known = enterprises.get(enterprise.enterprise_id)
+    if known is not None and known != enterprise:
+        raise RegistryError(
+            f"row {line_no}: enterprise {enterprise.enterprise_id!r} is described "
+            "differently from an earlier row (name, district or industry)"
+        )
+    if meter.meter_id in meters:
+        raise RegistryError(f"row {line_no}, column meter_id: {meter.meter_id!r} is repeated")
+    enterprises[enterprise.enterprise_id] = enterprise
+    meters[meter.meter_id] = meter
 
 
 def _parse_row(row: dict[str, str], line: int) -> tuple[Enterprise, Meter]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from greenmon.domain.reference import ALL_UNITS, MeterKind
 from greenmon.errors import InvalidReading
@@ -35,10 +35,17 @@ class ReadingPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=False)
 
     ts: AwareDatetime
-    value: Annotated[float, Field(ge=0, le=1e15)]
+    value: Annotated[float, Field(ge=0, le=1e15, strict=True)]
     unit: str
     kind: MeterKind
-    duration_s: Annotated[int, Field(gt=0, le=86400)] = DEFAULT_DURATION_S
+    duration_s: Annotated[int, Field(gt=0, le=86400, strict=True)] = DEFAULT_DURATION_S
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _iso_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise ValueError("ts must be an ISO 8601 string with a UTC offset")
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,11 +109,6 @@ def test_counter_delta_is_never_negative(
         assert delta.quantity == current - previous
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a register above register_max followed by a decrease gives a negative "
-    "'rollover' delta (register_max - previous + current < 0)",
-)
 def test_counter_delta_after_a_register_above_its_max_is_not_negative() -> None:
     # nothing stops a meter reporting 1 500 on a 1 000 register; then it drops to 100
     delta = counter_delta(1500.0, 100.0, 1000.0)

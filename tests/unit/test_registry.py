@@ -193,11 +193,6 @@ def test_missing_and_unknown_columns_are_refused() -> None:
         parse_registry_csv("")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the row number counts CSV records, not file lines: a blank line "
-    "(or a quoted multi-line name) before the faulty row shifts it",
-)
 def test_row_number_is_the_file_line_after_a_blank_line() -> None:
     bad = "E1,青岛化工,xihaian,chemicals,M3,electricity,kWh,gauge,400"
     text = csv_of(HEADER, ROW_M1, "", bad)  # the bad row is on line 4
@@ -205,9 +200,6 @@ def test_row_number_is_the_file_line_after_a_blank_line() -> None:
         parse_registry_csv(text)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: values beyond the header's columns are silently dropped"
-)
 def test_row_with_more_values_than_columns_is_refused() -> None:
     with pytest.raises(RegistryError, match="row 3"):
         parse_registry_csv(csv_of(HEADER, ROW_M1, ROW_M2 + ",surplus"))

@@ -101,10 +101,6 @@ def test_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
         load_settings(config_file=path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a --config / GREENMON_CONFIG file that does not exist is silently ignored",
-)
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises((OSError, ValueError)):
         load_settings(config_file=tmp_path / "typo.toml")

@@ -158,11 +158,6 @@ def test_overflowing_number_is_refused_as_not_finite() -> None:
     assert "finite" in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ReadingPayload is lax (strict=False): JSON strings and booleans are "
-    "coerced to numbers instead of being refused",
-)
 @pytest.mark.parametrize("change", [{"value": "12.5"}, {"value": True}, {"duration_s": "900"}])
 def test_strings_or_booleans_for_numbers_are_refused(change: dict[str, Any]) -> None:
     with pytest.raises(InvalidReading):

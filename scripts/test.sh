@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up what is missing, then run the checks: ruff, mypy --strict, and every test
+# (unit tests, and integration tests against real Mosquitto, Kafka-protocol broker
+# and TimescaleDB processes that the fixtures start on free ports).
+# Arguments go to pytest (e.g. -k steel, or tests/unit).
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$REPO/scripts/setup.sh"
+cd "$REPO"
+echo "[test] ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "[test] mypy --strict"
+.venv/bin/mypy
+echo "[test] pytest"
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
