@@ -33,7 +33,11 @@ def _stoppable(service: Any) -> None:
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
     masked = settings.masked()
-    if args.json:
+    if args.markdown:
+        from greenmon.settings import settings_table
+
+        print(settings_table(), end="")
+    elif args.json:
         print(json.dumps(masked, indent=2, ensure_ascii=False))
     else:
         width = max(len(k) for k in masked)
@@ -154,8 +158,8 @@ def _interval(text: str) -> int:
 
 
 def add_simulation_args(p: argparse.ArgumentParser, *, days: int | None) -> None:
-    p.add_argument("--enterprises", type=int, default=3, help="number of enterprises")
-    p.add_argument("--meters-per-enterprise", type=int, default=4, help="meters each")
+    p.add_argument("--enterprises", type=int, default=12, help="number of enterprises")
+    p.add_argument("--meters-per-enterprise", type=int, default=5, help="meters each")
     p.add_argument("--start", type=_date, default=date(2025, 1, 1), help="first local day")
     p.add_argument("--days", type=int, default=days, help="simulated days")
     p.add_argument("--interval", type=_interval, default=900, help="reading interval (15m)")
@@ -184,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true", help="as JSON")
+    p.add_argument("--markdown", action="store_true", help="the settings table (README)")
     p.set_defaults(handler=cmd_config)
 
     p = sub.add_parser("services", help="start, stop or report the local services")

@@ -12,7 +12,10 @@ from typing import Any
 
 from greenmon.settings import Settings
 
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+}
 
 
 class _JsonFormatter(logging.Formatter):

@@ -204,3 +204,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             os.environ.pop(CONFIG_ENV, None)
         else:
             os.environ[CONFIG_ENV] = previous
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (variable, default, meaning): the README's table."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        shown = "—" if field.default is None else f"`{field.default}`"
+        meaning = field.description or name.replace("_", " ")
+        lines.append(f"| `{ENV_PREFIX}{name.upper()}` | {shown} | {meaning} |")
+    return "\n".join(lines) + "\n"

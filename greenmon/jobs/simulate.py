@@ -34,19 +34,27 @@ class Progress:
         self._total = total
         self._shown = 0.0
         self._started = time.monotonic()
+        self._tty = sys.stderr.isatty()
+        self._last = ""
 
     def __call__(self, done: int, extra: str = "") -> None:
         now = time.monotonic()
-        if now - self._shown < 0.1 and done != self._total:
+        # redraw in place on a terminal; elsewhere (logs, CI) a line every few seconds
+        if now - self._shown < (0.1 if self._tty else 3.0) and done != self._total:
             return
         self._shown = now
         rate = done / max(now - self._started, 1e-6)
         of = f"/{self._total}" if self._total else ""
-        sys.stderr.write(f"\r{self._label}: {done}{of} ({rate:,.0f}/s) {extra}   ")
+        line = f"{self._label}: {done}{of} ({rate:,.0f}/s) {extra}".rstrip()
+        if line == self._last:
+            return
+        self._last = line
+        sys.stderr.write(f"\r{line}   " if self._tty else line + "\n")
         sys.stderr.flush()
 
     def done(self) -> None:
-        sys.stderr.write("\n")
+        if self._tty:
+            sys.stderr.write("\n")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
