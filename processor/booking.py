@@ -48,6 +48,24 @@ class Booking:
     out_of_order: int = 0
 
 
+def newly_stored(
+    readings: Iterable[ReadingRecord], new_keys: set[tuple[str, int]]
+) -> list[ReadingRecord]:
+    """The readings the database took as new: one per (meter, ts), the first seen.
+
+    A batch can hold the same reading twice (a redelivery after a collector crash
+    lands next to the original); only one of them may be booked.
+    """
+    pending = set(new_keys)
+    out = []
+    for r in readings:
+        key = (r.meter_id, r.ts_ms)
+        if key in pending:
+            pending.discard(key)
+            out.append(r)
+    return out
+
+
 class Booker:
     """Turns readings into slot rows with the factors in force. Holds no per-meter state."""
 

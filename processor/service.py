@@ -33,7 +33,7 @@ from greenmon.storage import db
 from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
-from processor.booking import Booker
+from processor.booking import Booker, newly_stored
 
 log = logging.getLogger("greenmon.processor")
 
@@ -175,7 +175,7 @@ class Processor:
                             (rec.value, str(exc), f"{tp.topic}/{tp.partition}@{rec.offset}")
                         )
             new_keys = sink.insert_readings(conn, readings)
-            new = [r for r in readings if (r.meter_id, r.ts_ms) in new_keys]
+            new = newly_stored(readings, new_keys)
             meters = self._meters_for(conn, {r.meter_id for r in new})
             counters = [
                 m

@@ -221,3 +221,17 @@ def test_interval_booking_sums_to_the_readings(items: list[tuple[int, int, float
     assert math.isclose(math.fsum(per_meter["E1-GAS"]), expected, rel_tol=1e-9, abs_tol=1e-12)
     tce = math.fsum(r.energy_tce or 0.0 for r in booking.rows.values())
     assert math.isclose(tce, expected * 1.2143 / 1000, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_a_reading_twice_in_one_batch_is_booked_once() -> None:
+    """A redelivered reading next to its original: the database keeps one, so must booking."""
+    from processor.booking import newly_stored
+
+    def rec(ts_ms: int, value: float) -> ReadingRecord:
+        return ReadingRecord("E1", "M1", ts_ms, value, "kWh", MeterKind.INTERVAL, 900, 0)
+
+    first, again, other = rec(0, 5.0), rec(0, 5.0), rec(900_000, 7.0)
+    kept = newly_stored([first, again, other], {("M1", 0), ("M1", 900_000)})
+    assert kept == [first, other]
+    assert kept[0] is first
+    assert newly_stored([first, again], set()) == []
