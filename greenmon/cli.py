@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from greenmon.errors import GreenmonError
+from greenmon.errors import GreenmonError, InvalidInput
 from greenmon.settings import Settings, load_settings
 
 log = logging.getLogger("greenmon")
@@ -65,7 +65,7 @@ def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_migrate(_args: argparse.Namespace, settings: Settings) -> int:
-    from greenmon.storage.db import migrate
+    from greenmon.storage.migrate import migrate
 
     edition, applied = migrate(settings)
     print(f"database: {edition.describe}")
@@ -103,10 +103,37 @@ def cmd_processor(_args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_mqtt_credentials(args: argparse.Namespace, settings: Settings) -> int:
+    from greenmon.local.mqtt_auth import issue_credentials
+
+    report = issue_credentials(settings, args.out, rotate=args.rotate)
+    print(f"{report.users} MQTT users in {report.password_file} (hashed) and {report.acl_file}")
+    for path in report.handover_files:
+        print(f"new password: {path}")
+    if report.removed:
+        print(f"removed (no longer in the registry): {', '.join(report.removed)}")
+    if report.collector_user in report.issued:
+        print(
+            f"collector: set GREENMON_MQTT_USERNAME={report.collector_user} and "
+            f"GREENMON_MQTT_PASSWORD from {args.out}/{report.collector_user}.txt"
+        )
+    print("broker reloaded" if report.reloaded else "local broker not running (not reloaded)")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon import export
     from greenmon.storage import db
 
+    rollup = args.entity in ("district", "industry", "city") or args.period in ("ytd", "r12")
+    rollup = rollup or (args.entity == "enterprise" and args.period == "month")
+    if rollup:
+        return _export_rollups(args, settings)
+    if args.period not in ("15m", "hour", "day", "month") or args.entity not in (
+        "meter",
+        "enterprise",
+    ):
+        raise InvalidInput(f"--entity {args.entity} has no --period {args.period}")
     with db.connect(settings) as conn:
         rows = export.query(
             conn,
@@ -118,6 +145,27 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             entity_id=args.id,
         )
         sys.stdout.write(export.to_csv(rows))
+    return 0
+
+
+def _export_rollups(args: argparse.Namespace, settings: Settings) -> int:
+    from greenmon.accounting.rollup import months_between
+    from greenmon.export import rollup_csv
+    from greenmon.storage import db
+    from greenmon.storage.rollup_store import query_rollups
+
+    if args.period not in ("month", "ytd", "r12"):
+        raise InvalidInput(f"--entity {args.entity} is reported by month, ytd or r12")
+    months = months_between(args.date_from, args.date_to)
+    with db.connect(settings) as conn:
+        rows = [
+            r
+            for r in query_rollups(
+                conn, months=months, kinds=(args.period,), entities=(args.entity,)
+            )
+            if args.id is None or r.entity_id == args.id
+        ]
+    sys.stdout.write(rollup_csv(rows, settings.tz))
     return 0
 
 
@@ -214,9 +262,20 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_processor
     )
 
+    p = sub.add_parser("mqtt", help="MQTT broker credentials and access rules")
+    msub = p.add_subparsers(dest="mqtt_command", required=True, metavar="ACTION")
+    p = msub.add_parser("credentials", help="create/rotate per-enterprise MQTT passwords and ACL")
+    p.add_argument("--out", type=Path, required=True, help="directory for new plain passwords")
+    p.add_argument(
+        "--rotate", action="append", default=[], metavar="USER", help="issue a new password"
+    )
+    p.set_defaults(handler=cmd_mqtt_credentials)
+
     p = sub.add_parser("export", help="consumption per meter or enterprise per period, CSV")
-    p.add_argument("--entity", choices=["meter", "enterprise"], required=True)
-    p.add_argument("--period", choices=["15m", "hour", "day", "month"], required=True)
+    p.add_argument(
+        "--entity", choices=["meter", "enterprise", "district", "industry", "city"], required=True
+    )
+    p.add_argument("--period", choices=["15m", "hour", "day", "month", "ytd", "r12"], required=True)
     p.add_argument("--from", dest="date_from", type=_date, required=True, help="first local day")
     p.add_argument("--to", dest="date_to", type=_date, required=True, help="last local day")
     p.add_argument("--id", default=None, help="only this meter or enterprise")
@@ -236,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default=None, help="zone of the file's naive times")
     p.add_argument("--no-load", action="store_true", help="do not register the meter")
     p.set_defaults(handler=cmd_replay)
+
+    from greenmon.jobs import accounting_cli
+
+    accounting_cli.register(sub, _date)
 
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)

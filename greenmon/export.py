@@ -1,7 +1,9 @@
 """``greenmon export``: consumption per meter or enterprise per period, as CSV.
 
 Periods are local (the configured zone): ``15m``, ``hour``, ``day``, ``month``.
-``--from`` and ``--to`` are local dates, both included. Sums of tce or CO2 are
+``--from`` and ``--to`` are local dates, both included. Enterprise, district,
+industry and city roll-ups by ``month``, ``ytd`` and ``r12`` add value-added,
+intensities, reductions and status (:func:`rollup_csv`). Sums of tce or CO2 are
 left empty where any interval in the group lacks a valid factor, never
 understated; water is empty for groups without water meters.
 """
@@ -10,12 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from greenmon.accounting.rollup import RollupRow
 from greenmon.storage.db import Conn
 
 Entity = Literal["meter", "enterprise"]
@@ -112,3 +115,51 @@ def to_csv(rows: Iterator[ExportRow], out: io.TextIOBase | None = None) -> str:
     if out is not None:
         out.write(text)
     return text
+
+
+ROLLUP_HEADER: Final = (
+    *HEADER,
+    "excluded_tce",
+    "value_added",
+    "energy_intensity",
+    "co2_intensity",
+    "water_intensity",
+    "energy_reduction",
+    "co2_reduction",
+    "water_reduction",
+    "status",
+)
+
+
+def rollup_csv(rows: Iterable[RollupRow], tz: ZoneInfo) -> str:
+    """Roll-up rows as CSV: the export columns, then value-added, intensities, reductions.
+
+    ``energy_tce`` is the accounting total (feedstock and new-renewable meters excluded,
+    shown in ``excluded_tce``); ``ytd`` and ``r12`` rows are labelled by their last month.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(ROLLUP_HEADER)
+    for r in rows:
+        ind = r.indicators
+        writer.writerow(
+            (
+                r.entity_id,
+                datetime.combine(r.month, time(), tzinfo=tz).isoformat(),
+                "",
+                "",
+                _num(r.energy_tce),
+                _num(r.co2_t),
+                _num(r.water_m3),
+                _num(r.excluded_tce),
+                _num(r.value_added),
+                _num(ind["energy"].intensity),
+                _num(ind["co2"].intensity),
+                _num(ind["water"].intensity),
+                _num(ind["energy"].reduction),
+                _num(ind["co2"].reduction),
+                _num(ind["water"].reduction),
+                r.status,
+            )
+        )
+    return buffer.getvalue()

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(None, description="MQTT user of the collector")
     mqtt_password: SecretStr | None = Field(None, description="MQTT password of the collector")
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (TLS)")
+    mqtt_auth: bool = Field(
+        False,
+        description="local broker requires passwords and ACLs (see greenmon mqtt credentials)",
+    )
     kafka_url: str = Field(
         "kafka://127.0.0.1:19092", description="Kafka bootstrap servers (kafka://h1:p1,h2:p2)"
     )
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     # --- topics -----------------------------------------------------------------------
     topic_readings: str = Field("greenmon.readings", description="validated readings")
     topic_dlq: str = Field("greenmon.readings.dlq", description="rejected input, with reason")
+    topic_value_added: str = Field(
+        "greenmon.value_added", description="monthly value-added submissions (JSON)"
+    )
     kafka_partitions: int = Field(4, ge=1, description="partitions when greenmon creates topics")
     kafka_storage_url: str = Field(
         "memory://tansu/", description="storage of the local tansu broker (memory:// or s3://)"

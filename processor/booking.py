@@ -15,8 +15,8 @@ from greenmon.domain.consumption import (
     counter_step,
     interval_step,
 )
-from greenmon.domain.factors import FactorTable, convert
-from greenmon.domain.reference import MeterKind, unit_scale
+from greenmon.domain.factors import Converted, FactorTable, convert
+from greenmon.domain.reference import Carrier, MeterKind, unit_scale
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord
 
@@ -38,6 +38,26 @@ class SlotRow:
 
 
 @dataclass(slots=True)
+class MonthSums:
+    """An enterprise's booked amounts in one local month (added to ``enterprise_month``).
+
+    ``*_gaps`` count contributions whose factor was missing: their amount is not in
+    the sum, and the month is shown as incomplete rather than understated.
+    """
+
+    energy_tce: float = 0.0
+    excluded_tce: float = 0.0
+    co2_t: float = 0.0
+    water_m3: float = 0.0
+    energy_gaps: int = 0
+    co2_gaps: int = 0
+
+
+#: meter flags whose energy is excluded from the total (NDRC 发改环资〔2022〕803号)
+EXCLUDED_FLAGS = frozenset({"feedstock", "renewable"})
+
+
+@dataclass(slots=True)
 class Booking:
     rows: dict[tuple[str, int], SlotRow] = field(default_factory=dict)
     states: dict[str, CounterState] = field(default_factory=dict)
@@ -46,6 +66,7 @@ class Booking:
     rejected: list[tuple[ReadingRecord, str]] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     out_of_order: int = 0
+    months: dict[tuple[str, date], MonthSums] = field(default_factory=dict)
 
 
 def newly_stored(
@@ -69,10 +90,20 @@ def newly_stored(
 class Booker:
     """Turns readings into slot rows with the factors in force. Holds no per-meter state."""
 
-    def __init__(self, factors: FactorTable, tz: ZoneInfo, grid_region: str) -> None:
+    def __init__(
+        self,
+        factors: FactorTable,
+        tz: ZoneInfo,
+        grid_region: str,
+        methods: Mapping[str, str] | None = None,
+        default_method: str = "equivalent",
+    ) -> None:
+        """``methods``: electricity tce method per enterprise (else ``default_method``)."""
         self._factors = factors
         self._tz = tz
         self._region = grid_region
+        self._methods = dict(methods or {})
+        self._default_method = default_method
         self._day_cache: dict[int, date] = {}
 
     def book(
@@ -140,16 +171,21 @@ class Booker:
     def _add(self, meter: Meter, shares: list[Share], out: Booking) -> None:
         scale = unit_scale(meter.carrier, meter.unit)
         assert scale is not None, "the registry admits only known units"
+        method = self._methods.get(meter.enterprise_id, self._default_method)
+        excluded = bool(meter.flags & EXCLUDED_FLAGS)
         for s in shares:
+            day = self._local_day(s.slot_ms)
             conv = convert(
                 self._factors,
                 meter.carrier,
                 s.quantity * scale,
-                self._local_day(s.slot_ms),
+                day,
                 grid_region=self._region,
+                electricity_method=method,
             )
             for reason in conv.missing:
                 out.factor_gaps.add((meter.meter_id, s.slot_ms, reason))
+            _add_month(out, meter, day.replace(day=1), conv, excluded=excluded)
             key = (meter.meter_id, s.slot_ms)
             row = out.rows.get(key)
             if row is None:
@@ -180,6 +216,25 @@ class Booker:
             day = datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(self._tz).date()
             self._day_cache[slot_ms] = day
         return day
+
+
+def _add_month(out: Booking, meter: Meter, month: date, conv: Converted, *, excluded: bool) -> None:
+    sums = out.months.get((meter.enterprise_id, month))
+    if sums is None:
+        sums = out.months[(meter.enterprise_id, month)] = MonthSums()
+    if meter.carrier is Carrier.WATER:
+        sums.water_m3 += conv.water_m3 or 0.0
+        return
+    if conv.energy_tce is None:
+        sums.energy_gaps += 1
+    elif excluded:
+        sums.excluded_tce += conv.energy_tce
+    else:
+        sums.energy_tce += conv.energy_tce
+    if conv.co2_t is None:
+        sums.co2_gaps += 1
+    else:
+        sums.co2_t += conv.co2_t
 
 
 def _plus(a: float | None, b: float | None) -> float | None:

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Sequence
 
 import psycopg
@@ -30,12 +31,17 @@ from greenmon.errors import InvalidReading, ServiceError
 from greenmon.observe import Counters, StatsReporter
 from greenmon.settings import Settings
 from greenmon.storage import db
+from greenmon.storage.factor_store import electricity_methods, read_factors
 from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
 from processor.booking import Booker, newly_stored
+from processor.value_added import ValueAddedInput
 
 log = logging.getLogger("greenmon.processor")
+
+#: how often factors, electricity methods and meters are re-read (seconds)
+BOOKER_REFRESH_S = 60.0
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,6 +78,8 @@ class Processor:
         self._stop = threading.Event()
         self._instance = f"{socket.gethostname()}:{os.getpid()}"
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
+        self._booker_loaded_at = -BOOKER_REFRESH_S
+        self._value_added: ValueAddedInput | None = None
         self._meters: dict[str, Meter] = {}
         self._conn: db.Conn | None = None
         self._consumer = bus_kafka.consumer(
@@ -116,8 +124,11 @@ class Processor:
 
     def run(self) -> None:
         settings = self.settings
-        bus_kafka.ensure_topics(settings, [settings.topic_readings, settings.topic_dlq])
+        bus_kafka.ensure_topics(
+            settings, [settings.topic_readings, settings.topic_dlq, settings.topic_value_added]
+        )
         self._consumer.subscribe([settings.topic_readings], listener=_Rebalance(self))
+        self._value_added = ValueAddedInput(settings, self._producer, self.counters)
         stats = StatsReporter(log, self.counters, settings.stats_interval_s)
         log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
         try:
@@ -127,11 +138,21 @@ class Processor:
                 )
                 if polled:
                     self._process(polled)
+                self._poll_value_added()
                 self._update_lag()
                 if stats.due():
                     self._heartbeat(stats.report())
         finally:
             self._shutdown()
+
+    def _poll_value_added(self) -> None:
+        if self._value_added is None:
+            return
+        try:
+            self._value_added.poll_once(self._db())
+        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+            log.warning("value-added not stored yet (database): %s", exc)
+            self._drop_db()
 
     def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         attempt = 0
@@ -156,6 +177,8 @@ class Processor:
         settings = self.settings
         group, topic = settings.processor_group, settings.topic_readings
         conn = self._db()
+        if time.monotonic() - self._booker_loaded_at > BOOKER_REFRESH_S:
+            self._refresh_booker(conn)
         with conn.transaction():
             stored = sink.lock_positions(conn, group, topic, [tp.partition for tp in polled])
             readings: list[ReadingRecord] = []
@@ -202,6 +225,17 @@ class Processor:
         c.add("resets", booking.events.get("reset", 0))
         c.add("rollovers", booking.events.get("rollover", 0))
 
+    def _refresh_booker(self, conn: db.Conn) -> None:
+        """Factors and electricity methods as the database has them now."""
+        with conn.transaction():
+            factors = read_factors(conn)
+            methods, default = electricity_methods(conn)
+        self._booker = Booker(
+            factors, self.settings.tz, self.settings.grid_region, methods, default
+        )
+        self._booker_loaded_at = time.monotonic()
+        self._meters.clear()  # pick up registry changes (flags, units) as well
+
     def _meters_for(self, conn: db.Conn, meter_ids: set[str]) -> dict[str, Meter]:
         missing = [m for m in meter_ids if m not in self._meters]
         if missing:
@@ -244,6 +278,8 @@ class Processor:
         log.info("processor stopping: %s", self.counters.snapshot())
         try:
             self._consumer.close(autocommit=False)
+            if self._value_added is not None:
+                self._value_added.close()
         finally:
             self._producer.close(timeout=5)
             self._drop_db()

@@ -176,6 +176,31 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                     [booking.states[i].value for i in ids],
                 ),
             )
+        if booking.months:
+            keys = sorted(booking.months)
+            sums = [booking.months[k] for k in keys]
+            cur.execute(
+                "INSERT INTO enterprise_month AS m (enterprise_id, month, energy_tce, "
+                "excluded_tce, co2_t, water_m3, energy_gaps, co2_gaps) "
+                "SELECT * FROM unnest(%s::text[], %s::date[], %s::float8[], %s::float8[], "
+                "%s::float8[], %s::float8[], %s::int[], %s::int[]) "
+                "ON CONFLICT (enterprise_id, month) DO UPDATE SET "
+                "energy_tce = m.energy_tce + EXCLUDED.energy_tce, "
+                "excluded_tce = m.excluded_tce + EXCLUDED.excluded_tce, "
+                "co2_t = m.co2_t + EXCLUDED.co2_t, water_m3 = m.water_m3 + EXCLUDED.water_m3, "
+                "energy_gaps = m.energy_gaps + EXCLUDED.energy_gaps, "
+                "co2_gaps = m.co2_gaps + EXCLUDED.co2_gaps, updated_at = now()",
+                (
+                    [k[0] for k in keys],
+                    [k[1] for k in keys],
+                    [x.energy_tce for x in sums],
+                    [x.excluded_tce for x in sums],
+                    [x.co2_t for x in sums],
+                    [x.water_m3 for x in sums],
+                    [x.energy_gaps for x in sums],
+                    [x.co2_gaps for x in sums],
+                ),
+            )
         if booking.quarantined:
             q = booking.quarantined
             cur.execute(

@@ -35,6 +35,7 @@ from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.heartbeat import wait_subscribed
+from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
 
 log = logging.getLogger("greenmon.demo")
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print("local services:")
         stack.enter_context(_services(settings))
         _recreate_database(settings, demo)
-        edition, _ = db.migrate(demo)
+        edition, _ = migrate(demo)
         print(f"database: {edition.describe}")
         with db.connect(demo) as conn:
             upsert_registry(conn, registry)

@@ -1,19 +1,10 @@
-"""Database connections and schema migrations.
-
-Migrations are the numbered ``migrations/NNNN_*.sql`` files, applied once each in
-order and recorded in ``schema_migrations``. A ``-- hypertable: table(column)``
-line in a file makes that table a TimescaleDB hypertable where the extension is
-present (Apache or full edition); on plain PostgreSQL the table stays ordinary.
-"""
+"""Database connections, and what the server offers (TimescaleDB edition or none)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass
-from importlib import resources
-from typing import Final
 
 import psycopg
 from psycopg.rows import TupleRow, tuple_row
@@ -24,8 +15,6 @@ from greenmon.settings import Settings
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[TupleRow]
-
-_HYPERTABLE: Final = re.compile(r"^--\s*hypertable:\s*(\w+)\((\w+)\)\s*$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,48 +89,3 @@ def detect_edition(conn: Conn) -> Edition:
 def _scalar(conn: Conn, sql: str) -> object:
     row = conn.execute(sql).fetchone()
     return None if row is None else row[0]
-
-
-def migration_files() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every packaged migration, in order."""
-    folder = resources.files("greenmon.storage").joinpath("migrations")
-    out = []
-    for item in folder.iterdir():
-        match = re.match(r"^(\d{4})_(\w+)\.sql$", item.name)
-        if match:
-            out.append((int(match[1]), match[2], item.read_text("utf-8")))
-    return sorted(out)
-
-
-def migrate(settings: Settings) -> tuple[Edition, list[str]]:
-    """Apply pending migrations; returns the edition and the names applied."""
-    with connect(settings, autocommit=True, attempts=5) as conn:
-        edition = detect_edition(conn)
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
-            "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        applied: list[str] = []
-        for version, name, sql in migration_files():
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(47110815)")
-                done = conn.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = %s", (version,)
-                ).fetchone()
-                if done:
-                    continue
-                conn.execute(sql)
-                if edition.has_hypertables:
-                    for table, column in _HYPERTABLE.findall(sql):
-                        conn.execute(
-                            "SELECT create_hypertable(%s, %s, if_not_exists => TRUE, "
-                            "migrate_data => TRUE)",
-                            (table, column),
-                        )
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                    (version, name),
-                )
-                applied.append(f"{version:04d}_{name}")
-                log.info("applied migration %04d_%s", version, name)
-    return edition, applied

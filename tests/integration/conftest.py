@@ -8,11 +8,12 @@ processes started exactly as ``greenmon collector`` / ``greenmon processor``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,15 @@ from kafka import KafkaConsumer, TopicPartition
 
 from greenmon import export
 from greenmon.domain.registry import Registry
+from greenmon.feeds.publisher import publish
+from greenmon.feeds.simulator import SimReading
+from greenmon.feeds.truth import TruthRow
 from greenmon.jobs.runner import start_service
 from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.heartbeat import wait_subscribed
+from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
 from tests.plugins.services import LocalServices
 
@@ -179,7 +184,7 @@ def pipeline_settings(local_services: LocalServices) -> Settings:
         stats_interval_s=1.0,
         processor_poll_ms=100,
     )
-    db.migrate(settings)
+    migrate(settings)
     return settings
 
 
@@ -190,3 +195,103 @@ def pipeline(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
         yield p
     finally:
         p.stop_all()
+
+
+# --- helpers for fault-injection tests (test_faults.py, test_hostile_input.py) ---------------
+
+
+class PacedFeed:
+    """Publishes ``readings`` in a background thread, paced to last about ``seconds``.
+
+    Faults injected while it runs hit a pipeline that has data flowing; ``join()``
+    waits for every reading to be PUBACKed and re-raises the publisher's error.
+    """
+
+    def __init__(
+        self, readings: list[SimReading], settings: Settings, seconds: float, client_id: str
+    ) -> None:
+        self.readings = readings
+        first, last = readings[0].ts.timestamp(), readings[-1].ts.timestamp()
+        self.speed = max(last - first, 1.0) / seconds
+        self.settings = settings
+        self.client_id = client_id
+        self.sent = 0
+        self.published = 0  # progress, as the publisher reports it
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"feed-{client_id}", daemon=True)
+
+    def _progress(self, count: int) -> None:
+        self.published = count
+
+    def _run(self) -> None:
+        try:
+            self.sent = publish(
+                self.readings,
+                self.settings,
+                speed=self.speed,
+                client_id=self.client_id,
+                progress=self._progress,
+            )
+        except BaseException as exc:
+            self.error = exc
+
+    def start(self) -> PacedFeed:
+        self._thread.start()
+        return self
+
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float = 120.0) -> int:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"feed {self.client_id} still publishing after {timeout} s")
+        if self.error is not None:
+            raise AssertionError(f"feed {self.client_id} failed: {self.error!r}") from self.error
+        return self.sent
+
+
+def assert_matches_truth(pipeline: Pipeline, truth: list[TruthRow], first: date, days: int) -> None:
+    """Per meter per local day, stored consumption equals the truth (rel. error <= 1e-9)."""
+    rows = pipeline.export("meter", "day", first, first + timedelta(days=days - 1))
+    stored = {(r.id, r.period_start.date()): r for r in rows}
+    for t in truth:
+        row = stored.get((t.meter_id, t.day))
+        assert row is not None, f"nothing stored for {t.meter_id} on {t.day}"
+        assert row.unit == t.unit
+        assert row.quantity is not None
+        expected = float(t.quantity)
+        assert abs(row.quantity - expected) <= 1e-9 * abs(expected), (
+            f"{t.meter_id} {t.day}: stored {row.quantity!r}, truth {t.quantity}"
+        )
+    assert set(stored) == {(t.meter_id, t.day) for t in truth}
+
+
+def assert_readings_once(pipeline: Pipeline, readings: list[SimReading]) -> None:
+    """Every published reading is in ``readings`` exactly once, with its value."""
+    with db.connect(pipeline.settings, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT meter_id, (extract(epoch FROM ts) * 1000)::bigint, value FROM readings"
+        ).fetchall()
+    stored = {(str(m), int(t)): float(v) for m, t, v in rows}
+    assert len(stored) == len(rows)
+    sent = {(r.meter_id, round(r.ts.timestamp() * 1000)): r.value for r in readings}
+    assert stored == sent
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of ``pid`` (VmRSS), in MiB; 0 when the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def log_text(proc: ManagedProcess) -> str:
+    """The whole log file of a process started by a test."""
+    if proc.log_file is None:
+        return ""
+    return proc.log_file.read_text("utf-8", "replace")

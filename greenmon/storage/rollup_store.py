@@ -1,0 +1,85 @@
+"""Read what the roll-ups need from the database (the arithmetic is greenmon.accounting)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from greenmon.accounting.baseline import Baseline
+from greenmon.accounting.rollup import (
+    EnterpriseInfo,
+    EntityKind,
+    MonthFigures,
+    PeriodKind,
+    RollupRow,
+    add_months,
+    rollups,
+)
+from greenmon.storage.accounting_store import read_plan
+from greenmon.storage.db import Conn
+
+
+def read_enterprises(conn: Conn) -> list[EnterpriseInfo]:
+    rows = conn.execute("SELECT enterprise_id, district, industry FROM enterprises").fetchall()
+    return [EnterpriseInfo(str(e), str(d), str(i)) for e, d, i in rows]
+
+
+def read_month_figures(conn: Conn, first: date, last: date) -> dict[tuple[str, date], MonthFigures]:
+    """Stored monthly totals and value-added of every enterprise, months first..last."""
+    rows = conn.execute(
+        "SELECT COALESCE(m.enterprise_id, v.enterprise_id), COALESCE(m.month, v.month), "
+        "m.energy_tce, m.excluded_tce, m.co2_t, m.water_m3, m.energy_gaps, m.co2_gaps, "
+        "v.value_added FROM enterprise_month m FULL OUTER JOIN value_added v "
+        "ON v.enterprise_id = m.enterprise_id AND v.month = m.month "
+        "WHERE COALESCE(m.month, v.month) BETWEEN %s AND %s",
+        (first, last),
+    ).fetchall()
+    return {
+        (str(r[0]), r[1]): MonthFigures(
+            energy_tce=float(r[2] or 0.0),
+            excluded_tce=float(r[3] or 0.0),
+            co2_t=float(r[4] or 0.0),
+            water_m3=float(r[5] or 0.0),
+            energy_gaps=int(r[6] or 0),
+            co2_gaps=int(r[7] or 0),
+            value_added=None if r[8] is None else float(r[8]),
+        )
+        for r in rows
+    }
+
+
+def read_baselines(conn: Conn) -> dict[tuple[str, str], Baseline]:
+    rows = conn.execute(
+        "SELECT enterprise_id, period, energy_tce, co2_t, water_m3, value_added FROM baselines"
+    ).fetchall()
+    return {
+        (str(r[0]), str(r[1])): Baseline(
+            str(r[0]), str(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5])
+        )
+        for r in rows
+    }
+
+
+def query_rollups(
+    conn: Conn,
+    *,
+    months: list[date],
+    kinds: tuple[PeriodKind, ...],
+    entities: tuple[EntityKind, ...],
+) -> Iterator[RollupRow]:
+    """Roll-ups for the given months (first of month), as of what is stored now."""
+    if not months:
+        return iter(())
+    first = min(add_months(months[0], -11), months[0].replace(month=1))
+    data = read_month_figures(conn, first, months[-1])
+    plan = read_plan(conn)
+    return rollups(
+        read_enterprises(conn),
+        data,
+        read_baselines(conn),
+        plan.periods,
+        plan.overrides,
+        months=months,
+        kinds=kinds,
+        entities=entities,
+    )
