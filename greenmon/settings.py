@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     processor_batch_max: int = Field(20000, ge=1, description="records per polled batch")
     processor_poll_ms: int = Field(200, ge=1, description="poll timeout")
     kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
+    rollup_refresh_s: float = Field(
+        15.0, gt=0, description="how often the processor refreshes the stored roll-ups"
+    )
     db_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between DB retries")
     grid_region: Literal["national", "north_china", "shandong"] = Field(
         "shandong", description="grid region whose electricity CO2 factor applies"

@@ -36,6 +36,7 @@ from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
 from processor.booking import Booker, newly_stored
+from processor.rollups import RollupRefresher
 from processor.value_added import ValueAddedInput
 
 log = logging.getLogger("greenmon.processor")
@@ -80,6 +81,7 @@ class Processor:
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
         self._booker_loaded_at = -BOOKER_REFRESH_S
         self._value_added: ValueAddedInput | None = None
+        self._rollups = RollupRefresher(settings)
         self._meters: dict[str, Meter] = {}
         self._conn: db.Conn | None = None
         self._consumer = bus_kafka.consumer(
@@ -139,6 +141,8 @@ class Processor:
                 if polled:
                     self._process(polled)
                 self._poll_value_added()
+                if self._rollups.due():
+                    self._refresh_rollups()
                 self._update_lag()
                 if stats.due():
                     self._heartbeat(stats.report())
@@ -152,6 +156,13 @@ class Processor:
             self._value_added.poll_once(self._db())
         except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
             log.warning("value-added not stored yet (database): %s", exc)
+            self._drop_db()
+
+    def _refresh_rollups(self) -> None:
+        try:
+            self._rollups.refresh(self._db())
+        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+            log.warning("roll-ups not refreshed (database): %s", exc)
             self._drop_db()
 
     def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:

@@ -42,8 +42,8 @@ class ValueAddedInput:
         self._consumer.subscribe([settings.topic_value_added])
 
     def poll_once(self, conn: Conn) -> int:
-        """Apply what has arrived (without waiting); returns how many figures were stored."""
-        polled = self._consumer.poll(timeout_ms=0, max_records=1000)
+        """Apply what has arrived (waiting at most 50 ms); returns how many were stored."""
+        polled = self._consumer.poll(timeout_ms=50, max_records=1000)
         if not polled:
             return 0
         try:

@@ -21,7 +21,7 @@ import functools
 import itertools
 import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
@@ -140,13 +140,15 @@ def _as_id(value: str) -> str | None:
 
 def _entries(
     doc: Any, key: str, errors: list[str], allowed: tuple[str, ...], label: str = ""
-) -> list[_Entry]:
+) -> Iterator[_Entry]:
+    """Each table of the array ``key``, in order (checked one after the other)."""
     label = label or key
     value = doc.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         errors.append(f"[[{label}]] must be an array of tables")
-        return []
-    return [_Entry(f"[[{label}]] #{i}", t, errors, allowed) for i, t in enumerate(value, 1)]
+        return
+    for i, t in enumerate(value, 1):
+        yield _Entry(f"[[{label}]] #{i}", t, errors, allowed)
 
 
 def _periods(doc: dict[str, Any], errors: list[str]) -> list[PlanPeriod]:
@@ -259,7 +261,7 @@ def _electricity(doc: dict[str, Any], errors: list[str]) -> _Electricity:
             g.fail(f"repeats the factor of {year}")
         if g.ok:
             factors[year] = GenerationFactor(float(value), source)
-    if "generation" in (method, *overrides.values()) and not gen:
+    if "generation" in (method, *overrides.values()) and not table.get("generation_factor"):
         errors.append(
             "[electricity]: method 'generation' is selected but no "
             "[[electricity.generation_factor]] is configured"

@@ -5,7 +5,17 @@ Topic ``{prefix}/{enterprise_id}/{meter_id}/reading`` carries one JSON reading::
     {"ts": "2025-01-01T00:15:00+08:00", "value": 10234.5, "unit": "kWh", "kind": "counter"}
 
 For ``interval`` readings ``ts`` is the start of the interval and ``duration_s``
-(default 900) its length. Parsing is pure: it returns a :class:`Reading` or raises
+(default 900) its length.
+
+A plant gateway may send many readings in one message, on topic
+``{prefix}/{enterprise_id}/batch``::
+
+    {"readings": [{"meter": "M1", "ts": "...", "value": 1.5, "unit": "kWh", "kind": "counter"}]}
+
+Each element is a reading as above plus its ``meter``. A batch carries at most
+:data:`MAX_BATCH_READINGS` readings in at most :data:`MAX_BATCH_BYTES` bytes.
+
+Parsing is pure: it returns a :class:`Reading` or raises
 :class:`~greenmon.errors.InvalidReading` with a reason a person can read.
 """
 
@@ -23,6 +33,9 @@ from greenmon.domain.reference import ALL_UNITS, MeterKind
 from greenmon.errors import InvalidReading
 
 MAX_PAYLOAD_BYTES: Final = 64 * 1024
+#: a gateway batch: room for MAX_BATCH_READINGS readings of up to ~200 bytes each
+MAX_BATCH_BYTES: Final = 2 * 1024 * 1024
+MAX_BATCH_READINGS: Final = 10_000
 MAX_ID_LEN: Final = 64
 DEFAULT_DURATION_S: Final = 900
 
@@ -124,6 +137,23 @@ def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
     return enterprise_id, meter_id
 
 
+def parse_batch_topic(topic: str, prefix: str) -> str:
+    """The enterprise of a gateway batch topic ``{prefix}/{enterprise}/batch``."""
+    head = prefix.rstrip("/") + "/"
+    if not topic.startswith(head):
+        raise InvalidReading(f"topic {topic!r} is not under {head!r}")
+    parts = topic[len(head) :].split("/")
+    if len(parts) != 2 or parts[1] != "batch":
+        raise InvalidReading(f"topic {topic!r} is not {head}{{enterprise}}/batch")
+    check_id("enterprise id", parts[0])
+    return parts[0]
+
+
+def is_batch_topic(topic: str) -> bool:
+    """Whether a topic is meant as a gateway batch (its form is checked by parse_batch_topic)."""
+    return topic.endswith("/batch")
+
+
 def check_id(what: str, value: str) -> None:
     if not value or len(value) > MAX_ID_LEN or not set(value) <= _ID_CHARS:
         raise InvalidReading(
@@ -131,10 +161,10 @@ def check_id(what: str, value: str) -> None:
         )
 
 
-def decode_json(payload: bytes) -> Any:
+def decode_json(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
     """Decode a payload as UTF-8 JSON, refusing oversized, invalid or non-finite input."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise InvalidReading(f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    if len(payload) > max_bytes:
+        raise InvalidReading(f"payload of {len(payload)} bytes exceeds {max_bytes}")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -164,6 +194,42 @@ def parse_payload(doc: Any) -> ReadingPayload:
     if payload.unit not in ALL_UNITS:
         raise InvalidReading(f"unit {payload.unit[:40]!r} is not one of {sorted(ALL_UNITS)}")
     return payload
+
+
+def parse_batch(doc: Any) -> list[Any]:
+    """The readings of a decoded gateway batch (each still to be checked on its own).
+
+    Refuses, as a whole, anything but an object whose only key is a non-empty
+    ``readings`` list of at most :data:`MAX_BATCH_READINGS` elements.
+    """
+    if not isinstance(doc, dict):
+        raise InvalidReading(f"batch must be a JSON object, not {type(doc).__name__}")
+    extra = sorted(str(k)[:40] for k in doc if k != "readings")
+    if extra:
+        raise InvalidReading(f"batch has unknown key(s) {extra[:5]}; only 'readings' is allowed")
+    readings = doc.get("readings")
+    if not isinstance(readings, list):
+        got = "nothing" if readings is None else type(readings).__name__
+        raise InvalidReading(f"batch 'readings' must be a JSON list, not {got}")
+    if not readings:
+        raise InvalidReading("batch has no readings")
+    if len(readings) > MAX_BATCH_READINGS:
+        raise InvalidReading(
+            f"batch of {len(readings)} readings exceeds {MAX_BATCH_READINGS} readings"
+        )
+    return readings
+
+
+def parse_batch_item(doc: Any) -> tuple[str, ReadingPayload]:
+    """One element of a batch: its meter id and its reading."""
+    if not isinstance(doc, dict):
+        raise InvalidReading(f"reading must be a JSON object, not {type(doc).__name__}")
+    body = dict(doc)
+    meter_id = body.pop("meter", None)
+    if not isinstance(meter_id, str):
+        raise InvalidReading("meter: must be the meter id as a string")
+    check_id("meter id", meter_id)
+    return meter_id, parse_payload(body)
 
 
 def _describe(exc: ValidationError) -> str:

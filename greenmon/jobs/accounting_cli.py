@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from greenmon.errors import InvalidInput
@@ -49,6 +49,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], to_date: 
     p = psub.add_parser("load", help="load a plan TOML file (replaces the configuration)")
     p.add_argument("file", type=Path)
     p.set_defaults(handler=cmd_plan_load)
+
+    p = sub.add_parser("rollups", help="the stored roll-ups dashboards read")
+    rsub = p.add_subparsers(dest="rollups_command", required=True, metavar="ACTION")
+    p = rsub.add_parser("refresh", help="recompute and store the roll-ups of some years")
+    p.add_argument("--year", type=int, action="append", required=True, help="repeatable")
+    p.set_defaults(handler=cmd_rollups_refresh)
 
     p = sub.add_parser("status", help="an entity's indicators against its targets")
     p.add_argument(
@@ -177,6 +183,17 @@ def cmd_plan_load(args: argparse.Namespace, settings: Settings) -> int:
         load_config(conn, config)
     print(f"loaded {len(config.periods)} plan periods and {len(config.overrides)} target "
           f"overrides from {args.file}")  # fmt: skip
+    return 0
+
+
+def cmd_rollups_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from greenmon.storage import db
+    from greenmon.storage.rollup_store import refresh_rollups
+
+    with db.connect(settings) as conn, conn.transaction():
+        through = datetime.now(settings.tz).date().replace(day=1)
+        n = refresh_rollups(conn, sorted(set(args.year)), through=through)
+    print(f"stored {n} roll-up rows for {', '.join(map(str, sorted(set(args.year))))}")
     return 0
 
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from greenmon.errors import ServiceError
 from greenmon.local.kafka_broker import MEMORY_STORAGE, start_tansu
-from greenmon.local.mosquitto import start_mosquitto
+from greenmon.local.mosquitto import prepare_auth_files, start_mosquitto
 from greenmon.local.ports import is_local_host, port_bindable, port_open
 from greenmon.local.postgres import (
     DB_SUPERUSER,
@@ -165,11 +165,17 @@ def _kafka_storage(settings: Settings) -> str:
 def _start(target: _Target, settings: Settings, layout: Layout) -> ManagedProcess:
     name = target.name
     if name == "mqtt":
+        # with mqtt_auth: passwords and ACL written by `greenmon mqtt credentials`
+        password_file, acl_file = (
+            prepare_auth_files(layout.mosquitto) if settings.mqtt_auth else (None, None)
+        )
         return start_mosquitto(
             layout.mosquitto,
             target.port,
             log_file=layout.log_file(name),
             pid_file=layout.pid_file(name),
+            password_file=password_file,
+            acl_file=acl_file,
         )
     if name == "kafka":
         layout.kafka.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
 
 from greenmon.accounting.baseline import Baseline
 from greenmon.accounting.rollup import (
@@ -83,3 +83,57 @@ def query_rollups(
         kinds=kinds,
         entities=entities,
     )
+
+
+def changed_years(conn: Conn, since: datetime) -> list[int]:
+    """Years whose totals, value-added, baselines or plan changed after ``since``."""
+    rows = conn.execute(
+        "SELECT DISTINCT extract(year FROM month)::int FROM ("
+        "SELECT month FROM enterprise_month WHERE updated_at > %(t)s UNION ALL "
+        "SELECT month FROM value_added WHERE updated_at > %(t)s) m",
+        {"t": since},
+    ).fetchall()
+    years = {int(r[0]) for r in rows}
+    # an r12 window reaches into the next year
+    return sorted(years | {y + 1 for y in years})
+
+
+def refresh_rollups(conn: Conn, years: list[int], *, through: date) -> int:
+    """Recompute and store the roll-ups of every month of ``years`` up to ``through``."""
+    months = [m for y in years for m in (date(y, i, 1) for i in range(1, 13)) if m <= through]
+    if not months:
+        return 0
+    rows = list(
+        query_rollups(
+            conn,
+            months=months,
+            kinds=("month", "ytd", "r12"),
+            entities=("enterprise", "district", "industry", "city"),
+        )
+    )
+    with conn.cursor() as cur:
+        cur.executemany(_UPSERT, [_values(r) for r in rows])
+    return len(rows)
+
+
+_COLUMNS = (
+    "entity, entity_id, kind, month, energy_tce, excluded_tce, co2_t, water_m3, value_added, "
+    "energy_intensity, co2_intensity, water_intensity, energy_reduction, co2_reduction, "
+    "water_reduction, energy_trajectory, co2_trajectory, water_trajectory, energy_status, "
+    "co2_status, water_status, status, reason"
+)
+_UPDATES = ", ".join(f"{c.strip()} = EXCLUDED.{c.strip()}" for c in _COLUMNS.split(",")[4:])
+_UPSERT = (
+    f"INSERT INTO rollups ({_COLUMNS}) VALUES ({', '.join(['%s'] * 23)}) "
+    f"ON CONFLICT (entity, entity_id, kind, month) DO UPDATE SET {_UPDATES}, computed_at = now()"
+)
+
+
+def _values(r: RollupRow) -> tuple[object, ...]:
+    e, c, w = (r.indicators[i] for i in ("energy", "co2", "water"))
+    return (
+        r.entity, r.entity_id, r.kind, r.month, r.energy_tce, r.excluded_tce, r.co2_t,
+        r.water_m3, r.value_added, e.intensity, c.intensity, w.intensity, e.reduction,
+        c.reduction, w.reduction, e.trajectory, c.trajectory, w.trajectory, e.status,
+        c.status, w.status, r.status, r.reason,
+    )  # fmt: skip

@@ -178,11 +178,13 @@ def pipeline_settings(local_services: LocalServices) -> Settings:
         database_url=f"{base}/t_{tag}",
         topic_readings=f"readings-{tag}",
         topic_dlq=f"dlq-{tag}",
+        topic_value_added=f"value-added-{tag}",
         processor_group=f"processor-{tag}",
         collector_client_id=f"collector-{tag}",
         kafka_session_timeout_ms=6000,
         stats_interval_s=1.0,
         processor_poll_ms=100,
+        rollup_refresh_s=1.0,
     )
     migrate(settings)
     return settings

@@ -278,6 +278,22 @@ source = "test: provincial coal consumption of thermal power 2023"
         d["source"] == "value_added" and "value_added is missing" in d["reason"] for d in dead
     )
 
+    # --- the stored roll-ups (what dashboards read) agree with the export -------------------
+    _cli(pipeline, "rollups", "refresh", "--year", "2023")
+    exported = _export(pipeline, "district")
+    with db.connect(pipeline.settings) as conn:
+        stored_rows = conn.execute(
+            "SELECT entity_id, energy_tce, value_added, energy_intensity, status FROM rollups "
+            "WHERE entity = 'district' AND kind = 'month' AND month = '2023-01-01'"
+        ).fetchall()
+    assert {r[0] for r in stored_rows} == set(exported)
+    for entity_id, energy, va, intensity, status in stored_rows:
+        want = exported[entity_id]
+        assert energy == pytest.approx(_f(want, "energy_tce"), rel=1e-12)
+        assert va == pytest.approx(_f(want, "value_added"), rel=1e-12)
+        assert intensity == pytest.approx(_f(want, "energy_intensity"), rel=1e-12)
+        assert status == want["status"]
+
     # --- the status table for a person ------------------------------------------------------
     out = _cli(pipeline, "status", "--entity", "district", "--id", "xihaian", "--year", "2023")
     assert "district xihaian" in out and "14th-FYP" in out

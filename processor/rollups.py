@@ -1,0 +1,47 @@
+"""Keeps the stored roll-ups current: re-derives the years whose inputs changed.
+
+Runs inside the processor every ``rollup_refresh_s`` seconds. Several processors
+may run; an advisory lock lets one of them refresh at a time and the others skip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from greenmon.settings import Settings
+from greenmon.storage.db import Conn
+from greenmon.storage.rollup_store import changed_years, refresh_rollups
+
+log = logging.getLogger("greenmon.processor.rollups")
+
+_LOCK = 47110816
+#: changes committed while a refresh runs are picked up by the next one
+_OVERLAP = timedelta(seconds=30)
+
+
+class RollupRefresher:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._since = datetime(1970, 1, 1, tzinfo=UTC)
+        self._next = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self._next
+
+    def refresh(self, conn: Conn) -> int:
+        """Refresh what changed since the last run; returns the rows written (0: skipped)."""
+        self._next = time.monotonic() + self._settings.rollup_refresh_s
+        started = datetime.now(UTC)
+        with conn.transaction():
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
+            if not row or not row[0]:
+                return 0
+            years = changed_years(conn, self._since)
+            through = datetime.now(self._settings.tz).date().replace(day=1)
+            written = refresh_rollups(conn, years, through=through) if years else 0
+        self._since = started - _OVERLAP
+        if written:
+            log.info("refreshed %s roll-up rows for %s", written, years)
+        return written
