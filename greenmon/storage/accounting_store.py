@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 
 from greenmon.accounting.baseline import Baseline
-from greenmon.accounting.config import AccountingConfig
+from greenmon.accounting.config import AccountingConfig, generation_factor_rows
 from greenmon.accounting.plan import PlanPeriod, Reductions, TargetOverride
 from greenmon.accounting.value_added import PriceIndex, ValueAddedRow
-from greenmon.domain.factors import Factor
-from greenmon.domain.reference import Carrier
 from greenmon.storage.db import Conn
 from greenmon.storage.factor_store import sync_factors
 
@@ -133,25 +130,7 @@ def load_config(conn: Conn, config: AccountingConfig, *, replace: bool = True) -
             [("city", "*", config.electricity_method)]
             + [(s, i, m) for (s, i), m in config.electricity_overrides.items()],
         )
-    sync_factors(conn, generation_factors(config))
-
-
-def generation_factors(config: AccountingConfig) -> list[Factor]:
-    """The configured coal-for-generation values (等价值) as yearly electricity tce factors."""
-    return [
-        Factor(
-            factor_id=f"tce-elec-generation-{year}",
-            quantity="tce",
-            carrier=Carrier.ELECTRICITY,
-            variant="generation",
-            value=value,
-            unit="kgce/kWh",
-            valid_from=date(year, 1, 1),
-            valid_to=date(year + 1, 1, 1),
-            source=source,
-        )
-        for year, (value, source) in sorted(config.generation_factors.items())
-    ]
+    sync_factors(conn, generation_factor_rows(config))
 
 
 @dataclass(frozen=True, slots=True)
