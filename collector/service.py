@@ -2,31 +2,33 @@
 
 Delivery: the MQTT session is persistent and subscriptions are QoS 1 with manual
 acknowledgement. A message is acknowledged to the broker only after Kafka has
-acknowledged the record it became (a reading or a dead letter), and always in
-the order the messages arrived, so a crash at any point loses nothing; what it
-may cause is a redelivery, which the processor books once.
+acknowledged every record it became (a reading or a dead letter; for a gateway
+batch, one per reading), and always in the order the messages arrived, so a
+crash at any point loses nothing; what it may cause is a redelivery, which the
+processor books once.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-from kafka.producer.future import FutureRecordMetadata
 
+from collector.acks import AckQueue, Message, Record
+from collector.batch import validate_batch
 from collector.validate import MeterLookup, validate_message
 from greenmon.bus import kafka as bus_kafka
 from greenmon.bus import mqtt as bus_mqtt
 from greenmon.domain.registry import Meter
+from greenmon.domain.wire import MAX_PAYLOAD_BYTES, is_batch_topic
 from greenmon.errors import InvalidReading, ServiceError
 from greenmon.observe import Counters, StatsReporter
 from greenmon.settings import Settings
@@ -38,20 +40,8 @@ log = logging.getLogger("greenmon.collector")
 
 #: how long a meter id found unregistered is not looked up again (seconds)
 UNKNOWN_METER_TTL_S = 0.5
-
-
-@dataclass(slots=True)
-class _Pending:
-    """An MQTT message not yet acknowledged: the Kafka record it became, and its future."""
-
-    mid: int
-    qos: int
-    topic: str
-    key: bytes
-    value: bytes
-    future: FutureRecordMetadata | None = None
-    attempts: int = 0
-    failed_at: float = field(default=0.0)
+#: a dead letter keeps at most this much of the payload (Kafka refuses records over 1 MiB)
+DEAD_LETTER_PAYLOAD_MAX = MAX_PAYLOAD_BYTES
 
 
 class Collector:
@@ -59,11 +49,12 @@ class Collector:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.counters = Counters("received", "produced", "dead_lettered", "acked", "pending")
+        self.counters = Counters(
+            "received", "batches", "produced", "dead_lettered", "acked", "pending"
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._lock = threading.Lock()
-        self._pending: deque[_Pending] = deque()
+        self._acks = AckQueue(self._send)
         self._registry = MeterLookup({})
         self._lookup_conn: db.Conn | None = None
         self._misses: dict[str, float] = {}
@@ -84,37 +75,44 @@ class Collector:
     def _refresh_registry(self, *, attempts: int = 1) -> None:
         with db.connect(self.settings, autocommit=True, attempts=attempts) as conn:
             meters = load_meters(conn)
-        self._registry = MeterLookup(meters, self._fetch_meter)
+        self._registry = MeterLookup(meters, self._fetch_meter, self._fetch_meters)
         self._registry_loaded_at = time.monotonic()
         self.counters.set("registry_meters", len(meters))
 
     def _fetch_meter(self, meter_id: str) -> Meter | None:
         """One meter straight from the database; misses are remembered for a moment."""
+        return self._fetch_meters([meter_id]).get(meter_id)
+
+    def _fetch_meters(self, meter_ids: list[str]) -> dict[str, Meter]:
+        """Meters straight from the database, in one query; misses are remembered a moment."""
         now = time.monotonic()
-        if self._misses.get(meter_id, 0.0) > now:
-            return None
+        wanted = [m for m in meter_ids if self._misses.get(m, 0.0) <= now]
+        if not wanted:
+            return {}
         try:
             if self._lookup_conn is None or self._lookup_conn.closed:
                 self._lookup_conn = db.connect(self.settings, autocommit=True)
-            meter = load_meters(self._lookup_conn, [meter_id]).get(meter_id)
+            found = load_meters(self._lookup_conn, wanted)
         except (ServiceError, psycopg.Error) as exc:
-            log.warning("registry lookup of %s failed: %s", meter_id, exc)
+            log.warning("registry lookup of %d meter(s) failed: %s", len(wanted), exc)
             self._lookup_conn = None
-            meter = None
-        if meter is None:
-            if len(self._misses) > 10_000:
-                self._misses.clear()
-            self._misses[meter_id] = now + UNKNOWN_METER_TTL_S
-        return meter
+            found = {}
+        if len(self._misses) > 100_000:
+            self._misses.clear()
+        for meter_id in wanted:
+            if meter_id not in found:
+                self._misses[meter_id] = now + UNKNOWN_METER_TTL_S
+        return found
 
     # --- MQTT callbacks (network thread) ------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             log.error("MQTT connection refused: %s", rc)
             return
-        topic = f"{self.settings.mqtt_topic_prefix}/+/+/reading"
-        client.subscribe(topic, qos=1)
-        log.info("connected to MQTT %s, subscribed to %s", self.settings.mqtt_url, topic)
+        prefix = self.settings.mqtt_topic_prefix.rstrip("/")
+        topics = [f"{prefix}/+/+/reading", f"{prefix}/+/batch"]
+        client.subscribe([(t, 1) for t in topics])
+        log.info("connected to MQTT %s, subscribing to %s", self.settings.mqtt_url, topics)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
         if any(getattr(c, "is_failure", False) for c in codes):
@@ -138,8 +136,15 @@ class Collector:
     def _handle(self, msg: mqtt.MQTTMessage) -> None:
         self.counters.add("received")
         now = datetime.now(UTC)
-        topic = msg.topic
         payload = bytes(msg.payload)
+        if is_batch_topic(msg.topic):
+            self.counters.add("batches")
+            records = self._batch_records(msg.topic, payload, now)
+        else:
+            records = [self._reading_record(msg.topic, payload, now)]
+        self._acks.add(Message(msg.mid, msg.qos, records), self._stop)
+
+    def _reading_record(self, topic: str, payload: bytes, now: datetime) -> Record:
         try:
             reading = validate_message(
                 topic,
@@ -150,64 +155,77 @@ class Collector:
                 future_tolerance=self._tolerance,
             )
         except InvalidReading as exc:
-            record = bus_kafka.dead_letter(
-                reason=str(exc),
-                source="collector",
-                payload=payload,
-                origin=topic,
-                received_at=now,
-            )
-            entry = _Pending(msg.mid, msg.qos, self.settings.topic_dlq, topic.encode(), record)
             log.debug("dead-lettered message on %s: %s", topic, exc)
-        else:
-            entry = _Pending(
-                msg.mid,
-                msg.qos,
-                self.settings.topic_readings,
-                reading.meter_id.encode(),
-                reading.to_record(now),
+            return self._dead_letter(topic, payload, str(exc), now)
+        return Record(
+            self.settings.topic_readings, reading.meter_id.encode(), reading.to_record(now)
+        )
+
+    def _batch_records(self, topic: str, payload: bytes, now: datetime) -> list[Record]:
+        """One record per reading of a batch: a reading or a dead letter naming its index."""
+        try:
+            result = validate_batch(
+                topic,
+                payload,
+                self._registry,
+                prefix=self.settings.mqtt_topic_prefix,
+                now=now,
+                future_tolerance=self._tolerance,
             )
-        self._send(entry)
-        with self._lock:
-            self._pending.append(entry)
+        except InvalidReading as exc:
+            log.debug("dead-lettered batch on %s: %s", topic, exc)
+            return [self._dead_letter(topic, payload, str(exc), now)]
+        readings = self.settings.topic_readings
+        records: list[tuple[int, Record]] = [
+            (i, Record(readings, r.meter_id.encode(), r.to_record(now))) for i, r in result.accepted
+        ]
+        records += [
+            (bad.index, self._dead_letter(topic, bad.payload, bad.reason, now, index=bad.index))
+            for bad in result.rejected
+        ]
+        records.sort(key=lambda pair: pair[0])
+        return [record for _, record in records]
+
+    def _dead_letter(
+        self, topic: str, payload: bytes, reason: str, now: datetime, *, index: int | None = None
+    ) -> Record:
+        """A dead letter for ``payload`` (at most DEAD_LETTER_PAYLOAD_MAX bytes of it kept)."""
+        kept = _clip(payload, DEAD_LETTER_PAYLOAD_MAX)
+        if len(kept) < len(payload):
+            reason += f" (payload truncated to {len(kept)} of {len(payload)} bytes)"
+        value = bus_kafka.dead_letter(
+            reason=reason, source="collector", payload=kept, origin=topic, received_at=now
+        )
+        if index is not None:  # a reading of a gateway batch: say which one
+            doc = json.loads(value)
+            doc["index"] = index
+            value = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+        return Record(self.settings.topic_dlq, topic.encode(), value, dead=True)
 
     # --- Kafka side -----------------------------------------------------------------------
-    def _send(self, entry: _Pending) -> None:
-        entry.attempts += 1
-        future = self._producer.send(entry.topic, key=entry.key, value=entry.value)
+    def _send(self, record: Record) -> None:
+        previous = record.future
+        if previous is not None and previous.failed():
+            log.warning(
+                "Kafka refused a record (attempt %s), sending again: %s",
+                record.attempts - 1,
+                previous.exception,
+            )
+        future = self._producer.send(record.topic, key=record.key, value=record.value)
         future.add_both(lambda _r: self._wake.set())
-        entry.future = future
+        record.future = future
 
     def _drain(self) -> None:
-        """Acknowledge, in arrival order, every message whose record Kafka has acknowledged."""
-        while True:
-            with self._lock:
-                if not self._pending:
-                    break
-                head = self._pending[0]
-                future = head.future
-                if future is None or not future.is_done:
-                    break
-                if future.failed():
-                    self._retry(head, future.exception)
-                    break
-                self._pending.popleft()
-            if head.topic == self.settings.topic_dlq:
-                self.counters.add("dead_lettered")
-            else:
-                self.counters.add("produced")
-            if head.qos > 0:
-                self._client.ack(head.mid, head.qos)
+        """Acknowledge, in arrival order, every message whose records Kafka has acknowledged."""
+        for message in self._acks.drain():
+            dead = message.dead_letters
+            self.counters.add("dead_lettered", dead)
+            self.counters.add("produced", len(message.records) - dead)
+            if message.qos > 0:
+                self._client.ack(message.mid, message.qos)
             self.counters.add("acked")
-        self.counters.set("pending", len(self._pending))
-
-    def _retry(self, entry: _Pending, error: Exception | None) -> None:
-        now = time.monotonic()
-        if now - entry.failed_at < min(0.1 * 2**entry.attempts, 10.0):
-            return
-        entry.failed_at = now
-        log.warning("Kafka refused a record (attempt %s), sending again: %s", entry.attempts, error)
-        self._send(entry)
+        self.counters.set("pending", len(self._acks))
+        self.counters.set("pending_records", self._acks.records)
 
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
@@ -268,3 +286,18 @@ class Collector:
         if self._lookup_conn is not None:
             self._lookup_conn.close()
         log.info("collector stopped: %s", self.counters.snapshot())
+
+
+def _clip(payload: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes of ``payload``, not cutting a UTF-8 character in two."""
+    if len(payload) <= limit:
+        return payload
+    head = payload[:limit]
+    for cut in range(4):  # a UTF-8 character is at most 4 bytes
+        candidate = head[: len(head) - cut]
+        try:
+            candidate.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return candidate
+    return head  # not text anyway: the dead letter carries it as base64

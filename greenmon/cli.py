@@ -125,6 +125,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon import export
     from greenmon.storage import db
 
+    if args.quality:
+        return _export_quality(args, settings)
     rollup = args.entity in ("district", "industry", "city") or args.period in ("ytd", "r12")
     rollup = rollup or (args.entity == "enterprise" and args.period == "month")
     if rollup:
@@ -145,6 +147,27 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             entity_id=args.id,
         )
         sys.stdout.write(export.to_csv(rows))
+    return 0
+
+
+def _export_quality(args: argparse.Namespace, settings: Settings) -> int:
+    from greenmon.storage import db
+    from greenmon.storage.quality_store import QUALITY_HEADER, quality_rows
+
+    if args.entity not in ("meter", "enterprise"):
+        raise InvalidInput("--quality is per meter or per enterprise")
+    with db.connect(settings) as conn:
+        rows = quality_rows(
+            conn, args.date_from, args.date_to, by_enterprise=args.entity == "enterprise"
+        )
+    print(QUALITY_HEADER)
+    for r in rows:
+        if args.id is not None and r.id != args.id:
+            continue
+        cells = [r.id, r.day.isoformat(), r.meters, r.expected, r.present, r.estimated,
+                 r.completeness, r.estimated_share, r.delay_p50_s, r.delay_max_s, r.resets,
+                 r.rollovers, r.quarantined]  # fmt: skip
+        print(",".join("" if c is None else str(c) for c in cells))
     return 0
 
 
@@ -279,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="date_from", type=_date, required=True, help="first local day")
     p.add_argument("--to", dest="date_to", type=_date, required=True, help="last local day")
     p.add_argument("--id", default=None, help="only this meter or enterprise")
+    p.add_argument(
+        "--quality", action="store_true", help="data quality per day instead of consumption"
+    )
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("simulate", help="publish simulated meter readings over MQTT")

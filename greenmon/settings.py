@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # --- topics -----------------------------------------------------------------------
     topic_readings: str = Field("greenmon.readings", description="validated readings")
     topic_dlq: str = Field("greenmon.readings.dlq", description="rejected input, with reason")
+    topic_late: str = Field(
+        "greenmon.readings.late", description="readings older than the grace period"
+    )
     topic_value_added: str = Field(
         "greenmon.value_added", description="monthly value-added submissions (JSON)"
     )
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
     processor_batch_max: int = Field(20000, ge=1, description="records per polled batch")
     processor_poll_ms: int = Field(200, ge=1, description="poll timeout")
     kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
+    late_grace_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="a reading this far behind its meter's newest one is set aside as late",
+    )
     rollup_refresh_s: float = Field(
         15.0, gt=0, description="how often the processor refreshes the stored roll-ups"
     )

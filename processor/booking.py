@@ -12,6 +12,7 @@ from greenmon.domain.consumption import (
     CounterState,
     Quarantined,
     Share,
+    counter_chain,
     counter_step,
     interval_step,
 )
@@ -35,6 +36,8 @@ class SlotRow:
     co2_t: float | None
     water_m3: float | None
     estimated: bool
+    #: the slot was re-booked from its readings: its estimated flag is replaced, not OR-ed
+    replace_estimated: bool = False
 
 
 @dataclass(slots=True)
@@ -66,6 +69,10 @@ class Booking:
     rejected: list[tuple[ReadingRecord, str]] = field(default_factory=list)
     events: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     out_of_order: int = 0
+    placed: int = 0
+    #: (meter_id, ts_ms, "reset" | "rollover") of this batch's counter steps
+    meter_events: list[tuple[str, int, str]] = field(default_factory=list)
+    unquarantined: list[tuple[str, int]] = field(default_factory=list)
     months: dict[tuple[str, date], MonthSums] = field(default_factory=dict)
 
 
@@ -85,6 +92,49 @@ def newly_stored(
             pending.discard(key)
             out.append(r)
     return out
+
+
+def split_late(
+    readings: list[ReadingRecord], watermarks: Mapping[str, int], grace_ms: int
+) -> tuple[list[ReadingRecord], list[ReadingRecord], dict[str, int]]:
+    """(on time, late, new watermarks).
+
+    A meter's watermark is the newest timestamp it had delivered before a reading
+    (stored earlier, or earlier in this batch). A reading more than ``grace_ms`` behind
+    it is late, unless admitted on purpose (``recompute --late``). Event time, not
+    arrival time: a backfill of old data in order is never late, a reading that turns
+    up a week after its successors is.
+    """
+    marks = dict(watermarks)
+    on_time: list[ReadingRecord] = []
+    late: list[ReadingRecord] = []
+    for r in readings:  # in arrival order: the watermark is what had arrived before r
+        mark = marks.get(r.meter_id)
+        if mark is not None and not r.admit and r.ts_ms < mark - grace_ms:
+            late.append(r)
+            continue
+        on_time.append(r)
+        if mark is None or r.ts_ms > mark:
+            marks[r.meter_id] = r.ts_ms
+    changed = {m: t for m, t in marks.items() if watermarks.get(m) != t}
+    return on_time, late, changed
+
+
+def late_spans(
+    readings: Iterable[ReadingRecord],
+    meters: Mapping[str, Meter],
+    states: Mapping[str, CounterState],
+) -> dict[str, tuple[int, int]]:
+    """Counter meters with new readings older than their state: (oldest, newest) such ts."""
+    spans: dict[str, tuple[int, int]] = {}
+    for r in readings:
+        meter, state = meters.get(r.meter_id), states.get(r.meter_id)
+        if meter is None or meter.kind is not MeterKind.COUNTER or state is None:
+            continue
+        if r.ts_ms < state.ts_ms:
+            lo, hi = spans.get(r.meter_id, (r.ts_ms, r.ts_ms))
+            spans[r.meter_id] = (min(lo, r.ts_ms), max(hi, r.ts_ms))
+    return spans
 
 
 class Booker:
@@ -111,8 +161,17 @@ class Booker:
         readings: Iterable[ReadingRecord],
         meters: Mapping[str, Meter],
         states: Mapping[str, CounterState],
+        history: Mapping[str, list[tuple[int, float]]] | None = None,
+        new_keys: set[tuple[str, int]] | None = None,
     ) -> Booking:
-        """Book new readings given each counter meter's last booked register."""
+        """Book new readings given each counter meter's last booked register.
+
+        A counter reading older than the state is placed in time when ``history``
+        holds the meter's stored registers around it (see :func:`late_spans`) and
+        ``new_keys`` says which of them are new; otherwise it is only counted.
+        """
+        history = history or {}
+        new_keys = new_keys or set()
         out = Booking()
         by_meter: dict[str, list[ReadingRecord]] = defaultdict(list)
         for r in readings:
@@ -125,6 +184,8 @@ class Booker:
             items.sort(key=lambda r: r.ts_ms)
             if meter.kind is MeterKind.COUNTER:
                 self._book_counter(meter, items, states.get(meter_id), out)
+                if meter_id in history:
+                    self._rebook(meter, history[meter_id], new_keys, out)
             else:
                 self._book_interval(meter, items, out)
         return out
@@ -138,7 +199,7 @@ class Booker:
                 continue
             if r.ts_ms <= state.ts_ms:
                 out.out_of_order += 1
-                continue
+                continue  # placed by _rebook below, with all such readings of the meter
             shares, quarantined, event = counter_step(
                 meter.meter_id,
                 state,
@@ -148,12 +209,40 @@ class Booker:
                 register_max=meter.register_max,
             )
             out.events[event] += 1
+            if event != "normal":
+                out.meter_events.append((meter.meter_id, r.ts_ms, event))
             if quarantined is not None:
                 out.quarantined.append(quarantined)
             self._add(meter, shares, out)
             state = CounterState(r.ts_ms, r.value)
         if state is not None:
             out.states[meter.meter_id] = state
+
+    def _rebook(
+        self,
+        meter: Meter,
+        registers: list[tuple[int, float]],
+        new_keys: set[tuple[str, int]],
+        out: Booking,
+    ) -> None:
+        """Book the chain with the late registers, take back the chain without them."""
+        old = [p for p in registers if (meter.meter_id, p[0]) not in new_keys]
+        old_shares, old_q = counter_chain(
+            meter.meter_id, old, max_rate_per_hour=meter.max_rate_per_hour,
+            register_max=meter.register_max,
+        )  # fmt: skip
+        new_shares, new_q = counter_chain(
+            meter.meter_id, registers, max_rate_per_hour=meter.max_rate_per_hour,
+            register_max=meter.register_max,
+        )  # fmt: skip
+        taken_back = [Share(s.meter_id, s.slot_ms, -s.quantity, False) for s in old_shares]
+        self._add(meter, taken_back, out)
+        self._add(meter, new_shares, out, replace_estimated=True)
+        old_ts = {q.ts_ms for q in old_q}
+        new_ts = {q.ts_ms for q in new_q}
+        out.unquarantined.extend((meter.meter_id, t) for t in sorted(old_ts - new_ts))
+        out.quarantined.extend(q for q in new_q if q.ts_ms not in old_ts)
+        out.placed += len(registers) - len(old)
 
     def _book_interval(self, meter: Meter, items: list[ReadingRecord], out: Booking) -> None:
         for r in items:
@@ -168,7 +257,9 @@ class Booker:
                 out.quarantined.append(quarantined)
             self._add(meter, shares, out)
 
-    def _add(self, meter: Meter, shares: list[Share], out: Booking) -> None:
+    def _add(
+        self, meter: Meter, shares: list[Share], out: Booking, *, replace_estimated: bool = False
+    ) -> None:
         scale = unit_scale(meter.carrier, meter.unit)
         assert scale is not None, "the registry admits only known units"
         method = self._methods.get(meter.enterprise_id, self._default_method)
@@ -200,6 +291,7 @@ class Booker:
                     conv.co2_t,
                     conv.water_m3,
                     s.estimated,
+                    replace_estimated,
                 )
                 continue
             row.quantity += s.quantity
@@ -207,6 +299,7 @@ class Booker:
             row.co2_t = _plus(row.co2_t, conv.co2_t)
             row.water_m3 = _plus(row.water_m3, conv.water_m3)
             row.estimated = row.estimated or s.estimated
+            row.replace_estimated = row.replace_estimated or replace_estimated
 
     def _local_day(self, slot_ms: int) -> date:
         day = self._day_cache.get(slot_ms)

@@ -1,5 +1,7 @@
-"""Keeps the stored roll-ups current: re-derives the years whose inputs changed.
+"""Keeps the stored roll-ups and data-quality figures current.
 
+Re-derives the roll-ups of the years whose inputs changed, and the quality of the
+local days that received readings, since the last run.
 Runs inside the processor every ``rollup_refresh_s`` seconds. Several processors
 may run; an advisory lock lets one of them refresh at a time and the others skip.
 """
@@ -12,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from greenmon.settings import Settings
 from greenmon.storage.db import Conn
+from greenmon.storage.quality_store import changed_days, refresh_quality
 from greenmon.storage.rollup_store import changed_years, refresh_rollups
 
 log = logging.getLogger("greenmon.processor.rollups")
@@ -41,7 +44,12 @@ class RollupRefresher:
             years = changed_years(conn, self._since)
             through = datetime.now(self._settings.tz).date().replace(day=1)
             written = refresh_rollups(conn, years, through=through) if years else 0
+            days = changed_days(conn, self._since, tz=self._settings.timezone)
+            if days is not None:
+                written += refresh_quality(conn, *days, tz=self._settings.timezone)
         self._since = started - _OVERLAP
         if written:
-            log.info("refreshed %s roll-up rows for %s", written, years)
+            log.info(
+                "refreshed %s roll-up and quality rows (years %s, days %s)", written, years, days
+            )
         return written

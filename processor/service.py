@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import psycopg
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from greenmon.bus import kafka as bus_kafka
@@ -35,7 +36,7 @@ from greenmon.storage.factor_store import electricity_methods, read_factors
 from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
-from processor.booking import Booker, newly_stored
+from processor.booking import Booker, late_spans, newly_stored, split_late
 from processor.rollups import RollupRefresher
 from processor.value_added import ValueAddedInput
 
@@ -43,6 +44,10 @@ log = logging.getLogger("greenmon.processor")
 
 #: how often factors, electricity methods and meters are re-read (seconds)
 BOOKER_REFRESH_S = 60.0
+
+
+class _DeadLettersNotSent(Exception):
+    """Kafka did not acknowledge a batch's dead letters; the batch is retried."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -82,6 +87,7 @@ class Processor:
         self._booker_loaded_at = -BOOKER_REFRESH_S
         self._value_added: ValueAddedInput | None = None
         self._rollups = RollupRefresher(settings)
+        self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
         self._conn: db.Conn | None = None
         self._consumer = bus_kafka.consumer(
@@ -106,6 +112,7 @@ class Processor:
     def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         """Resume each assigned partition where the database says it was applied up to."""
         topic = self.settings.topic_readings
+        attempt = 0
         while not self._stop.is_set():
             try:
                 conn = self._db()
@@ -113,7 +120,12 @@ class Processor:
                 conn.rollback()
                 break
             except (psycopg.Error, ServiceError) as exc:
-                self._backoff("reading stored positions", exc)
+                attempt += 1
+                self.counters.add("db_retries")
+                self._drop_db()
+                self._backoff(
+                    "database", f"reading stored positions (attempt {attempt})", attempt, exc
+                )
         else:
             return
         for tp in assigned:
@@ -127,8 +139,10 @@ class Processor:
     def run(self) -> None:
         settings = self.settings
         bus_kafka.ensure_topics(
-            settings, [settings.topic_readings, settings.topic_dlq, settings.topic_value_added]
-        )
+            settings,
+            [settings.topic_readings, settings.topic_dlq, settings.topic_value_added,
+             settings.topic_late],
+        )  # fmt: skip
         self._consumer.subscribe([settings.topic_readings], listener=_Rebalance(self))
         self._value_added = ValueAddedInput(settings, self._producer, self.counters)
         stats = StatsReporter(log, self.counters, settings.stats_interval_s)
@@ -164,24 +178,36 @@ class Processor:
         except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
             log.warning("roll-ups not refreshed (database): %s", exc)
             self._drop_db()
+        except psycopg.Error:
+            # roll-ups are derived data: a fault there must not stop the bookings
+            log.exception("roll-up refresh failed; bookings go on, it is retried later")
+            self._drop_db()
 
     def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         attempt = 0
         while not self._stop.is_set():
             try:
                 self._apply(polled)
-                return
             except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
                 attempt += 1
                 self.counters.add("db_retries")
                 self._drop_db()
-                self._backoff(f"writing a batch (attempt {attempt})", exc)
+                self._backoff("database", f"writing a batch (attempt {attempt})", attempt, exc)
+                continue
+            except _DeadLettersNotSent as exc:
+                attempt += 1
+                self._backoff("Kafka", f"writing a batch (attempt {attempt})", attempt, exc)
+                continue
+            if attempt:
+                log.info("batch written after %d retries; resuming", attempt)
+            return
         # Stopping mid-retry: the batch is not applied and its offsets not committed, so it
         # is read again by whichever processor owns the partitions next.
 
-    def _backoff(self, what: str, exc: BaseException) -> None:
-        delay = min(0.5 * 2 ** min(self.counters["db_retries"], 6), self.settings.db_retry_max_s)
-        log.warning("database unavailable while %s, retrying in %.1f s: %s", what, delay, exc)
+    def _backoff(self, what: str, doing: str, attempt: int, exc: BaseException) -> None:
+        """Wait before retry ``attempt`` (1, 2, ...) of one episode: 1 s doubling to the max."""
+        delay = min(0.5 * 2 ** min(attempt, 10), self.settings.db_retry_max_s)
+        log.warning("%s unavailable while %s, retrying in %.1f s: %s", what, doing, delay, exc)
         self._stop.wait(delay)
 
     def _apply(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
@@ -200,7 +226,10 @@ class Processor:
                 fresh = [r for r in records if r.offset >= stored.get(tp.partition, -1)]
                 consumed += len(fresh)
                 if records:
-                    positions[tp.partition] = records[-1].offset + 1
+                    # never move a stored position back (a fenced-off processor's stale batch)
+                    positions[tp.partition] = max(
+                        records[-1].offset + 1, stored.get(tp.partition, 0)
+                    )
                 for rec in fresh:
                     try:
                         readings.append(decode_record(rec.value))
@@ -208,6 +237,10 @@ class Processor:
                         dead.append(
                             (rec.value, str(exc), f"{tp.topic}/{tp.partition}@{rec.offset}")
                         )
+            marks = sink.load_watermarks(conn, (r.meter_id for r in readings))
+            readings, late, marks = split_late(readings, marks, self._grace_ms)
+            self._set_aside(late)
+            sink.save_watermarks(conn, marks)
             new_keys = sink.insert_readings(conn, readings)
             new = newly_stored(readings, new_keys)
             meters = self._meters_for(conn, {r.meter_id for r in new})
@@ -216,14 +249,14 @@ class Processor:
                 for m in {r.meter_id for r in new}
                 if m in meters and meters[m].kind is MeterKind.COUNTER
             ]
-            booking = self._booker.book(new, meters, sink.load_states(conn, counters))
+            states = sink.load_states(conn, counters)
+            history = sink.load_history(conn, late_spans(new, meters, states))
+            booking = self._booker.book(new, meters, states, history, new_keys)
             dead.extend((r.encode(), reason, "processor") for r, reason in booking.rejected)
             self._dead_letter(dead)
             sink.write_booking(conn, booking)
             sink.save_positions(conn, group, topic, positions)
-        self._consumer.commit(
-            {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items()}
-        )
+        self._commit_kafka(topic, positions)
         c = self.counters
         c.add("consumed", consumed)
         c.add("stored", len(new_keys))
@@ -233,6 +266,8 @@ class Processor:
         c.add("quarantined", len(booking.quarantined))
         c.add("factor_missing", len(booking.factor_gaps))
         c.add("out_of_order", booking.out_of_order)
+        c.add("placed", booking.placed)
+        c.add("late", len(late))
         c.add("resets", booking.events.get("reset", 0))
         c.add("rollovers", booking.events.get("rollover", 0))
 
@@ -247,22 +282,57 @@ class Processor:
         self._booker_loaded_at = time.monotonic()
         self._meters.clear()  # pick up registry changes (flags, units) as well
 
+    def _commit_kafka(self, topic: str, positions: dict[int, int]) -> None:
+        """Commit to Kafka what the database already holds; a failure there is harmless.
+
+        The positions in the database are the truth (a (re)assigned processor seeks to
+        them); the Kafka commit only helps tools that read the group's lag. It fails
+        when the group rebalanced while the batch was written (the generation moved on),
+        or while the broker is away: neither may stop the processor.
+        """
+        offsets = {
+            TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items()
+        }
+        try:
+            self._consumer.commit(offsets, timeout_ms=10_000)
+        except KafkaError as exc:
+            log.warning("Kafka offset commit failed (positions are in the database): %r", exc)
+
     def _meters_for(self, conn: db.Conn, meter_ids: set[str]) -> dict[str, Meter]:
         missing = [m for m in meter_ids if m not in self._meters]
         if missing:
             self._meters.update(load_meters(conn, missing))
         return self._meters
 
+    def _set_aside(self, late: list[ReadingRecord]) -> None:
+        """Readings past the grace period go to the late topic (``recompute --late``)."""
+        if not late:
+            return
+        for r in late:
+            self._producer.send(self.settings.topic_late, key=r.meter_id.encode(), value=r.encode())
+        self._producer.flush(timeout=30)
+        log.warning("set aside %s readings older than the grace period", len(late))
+
     def _dead_letter(self, dead: list[tuple[bytes, str, str]]) -> None:
         """Send dead letters and wait for Kafka, before the batch's offsets are stored."""
         if not dead:
             return
-        for payload, reason, origin in dead:
-            record = bus_kafka.dead_letter(
-                reason=reason, source="processor", payload=payload, origin=origin
-            )
-            self._producer.send(self.settings.topic_dlq, value=record)
-        self._producer.flush(timeout=30)
+        try:
+            futures = [
+                self._producer.send(
+                    self.settings.topic_dlq,
+                    value=bus_kafka.dead_letter(
+                        reason=reason, source="processor", payload=payload, origin=origin
+                    ),
+                )
+                for payload, reason, origin in dead
+            ]
+            self._producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as exc:
+            # the transaction rolls back: the batch, dead letters included, is retried
+            raise _DeadLettersNotSent(f"dead letters not acknowledged by Kafka: {exc!r}") from exc
         for _payload, reason, origin in dead[:5]:
             log.warning("dead-lettered a record from %s: %s", origin, reason)
 
@@ -282,7 +352,7 @@ class Processor:
         try:
             with db.connect(self.settings, autocommit=True) as conn:
                 write_heartbeat(conn, "processor", self._instance, counters)
-        except ServiceError as exc:
+        except (ServiceError, psycopg.Error) as exc:
             log.warning("heartbeat not written: %s", exc)
 
     def _shutdown(self) -> None:

@@ -26,7 +26,7 @@ CREATE TEMP TABLE IF NOT EXISTS stage_readings (
 CREATE TEMP TABLE IF NOT EXISTS stage_consumption (
     meter_id text, interval_start timestamptz, enterprise_id text, carrier text,
     quantity float8, unit text, energy_tce float8, co2_t float8, water_m3 float8,
-    estimated bool
+    estimated bool, replace_estimated bool
 ) ON COMMIT DELETE ROWS;
 """
 
@@ -101,6 +101,27 @@ def insert_readings(conn: Conn, readings: list[ReadingRecord]) -> set[tuple[str,
         return {(str(m), int(t)) for m, t in cur.fetchall()}
 
 
+def load_watermarks(conn: Conn, meter_ids: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(
+        "SELECT meter_id, (extract(epoch FROM max_ts) * 1000)::bigint FROM meter_watermarks "
+        "WHERE meter_id = ANY(%s)",
+        (sorted(set(meter_ids)),),
+    ).fetchall()
+    return {str(m): int(t) for m, t in rows}
+
+
+def save_watermarks(conn: Conn, marks: Mapping[str, int]) -> None:
+    if not marks:
+        return
+    ids = sorted(marks)
+    conn.execute(
+        "INSERT INTO meter_watermarks (meter_id, max_ts) SELECT m, to_timestamp(t / 1000.0) "
+        "FROM unnest(%s::text[], %s::bigint[]) AS u(m, t) ON CONFLICT (meter_id) DO UPDATE "
+        "SET max_ts = greatest(meter_watermarks.max_ts, EXCLUDED.max_ts)",
+        (ids, [marks[i] for i in ids]),
+    )
+
+
 def load_states(conn: Conn, meter_ids: list[str]) -> dict[str, CounterState]:
     if not meter_ids:
         return {}
@@ -112,14 +133,36 @@ def load_states(conn: Conn, meter_ids: list[str]) -> dict[str, CounterState]:
     return {str(r[0]): CounterState(int(r[1]), float(r[2])) for r in rows}
 
 
+def load_history(
+    conn: Conn, spans: Mapping[str, tuple[int, int]]
+) -> dict[str, list[tuple[int, float]]]:
+    """Each meter's stored registers from the last one before ``lo`` to the first after ``hi``.
+
+    Those are the readings whose chain changes when readings between lo and hi are
+    placed (see processor.booking.late_spans).
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for meter_id, (lo, hi) in spans.items():
+        rows = conn.execute(
+            "SELECT (extract(epoch FROM ts) * 1000)::bigint, value FROM readings "
+            "WHERE meter_id = %(m)s AND ts >= COALESCE((SELECT max(ts) FROM readings "
+            "WHERE meter_id = %(m)s AND ts < %(lo)s), %(lo)s) "
+            "AND ts <= (SELECT min(ts) FROM readings WHERE meter_id = %(m)s AND ts > %(hi)s) "
+            "ORDER BY ts",
+            {"m": meter_id, "lo": _ts(lo), "hi": _ts(hi)},
+        ).fetchall()
+        out[meter_id] = [(int(t), float(v)) for t, v in rows]
+    return out
+
+
 def write_booking(conn: Conn, booking: Booking) -> None:
     """Upsert slot rows (adding to what is there), states, quarantine and factor gaps."""
     with conn.cursor() as cur:
         if booking.rows:
             with cur.copy(
                 "COPY stage_consumption (meter_id, interval_start, enterprise_id, carrier, "
-                "quantity, unit, energy_tce, co2_t, water_m3, estimated) FROM STDIN "
-                "(FORMAT BINARY)"
+                "quantity, unit, energy_tce, co2_t, water_m3, estimated, replace_estimated) "
+                "FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(
                     [
@@ -132,6 +175,7 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                         "float8",
                         "float8",
                         "float8",
+                        "bool",
                         "bool",
                     ]
                 )
@@ -148,6 +192,7 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                             row.co2_t,
                             row.water_m3,
                             row.estimated,
+                            row.replace_estimated,
                         )
                     )
             cur.execute(
@@ -162,6 +207,12 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                 "water_m3 = c.water_m3 + EXCLUDED.water_m3, "
                 "estimated = c.estimated OR EXCLUDED.estimated, updated_at = now()"
             )
+            if any(row.replace_estimated for row in booking.rows.values()):
+                cur.execute(
+                    "UPDATE consumption_15m c SET estimated = s.estimated FROM stage_consumption s "
+                    "WHERE s.replace_estimated AND c.meter_id = s.meter_id "
+                    "AND c.interval_start = s.interval_start"
+                )
         if booking.states:
             ids = list(booking.states)
             cur.execute(
@@ -200,6 +251,21 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                     [x.energy_gaps for x in sums],
                     [x.co2_gaps for x in sums],
                 ),
+            )
+        if booking.meter_events:
+            ev = booking.meter_events
+            cur.execute(
+                "INSERT INTO meter_events (meter_id, ts, event) "
+                "SELECT m, to_timestamp(t / 1000.0), e "
+                "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(m, t, e) "
+                "ON CONFLICT DO NOTHING",
+                ([x[0] for x in ev], [x[1] for x in ev], [x[2] for x in ev]),
+            )
+        if booking.unquarantined:
+            cur.execute(
+                "DELETE FROM quarantine q USING unnest(%s::text[], %s::bigint[]) AS u(m, t) "
+                "WHERE q.meter_id = u.m AND q.ts = to_timestamp(u.t / 1000.0)",
+                ([u[0] for u in booking.unquarantined], [u[1] for u in booking.unquarantined]),
             )
         if booking.quarantined:
             q = booking.quarantined

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Final
 
@@ -149,3 +150,33 @@ def interval_step(
         )
         return [], Quarantined(meter_id, ts_ms, value, value, reason)
     return apportion(meter_id, ts_ms, ts_ms + span, value, estimated=False), None
+
+
+def counter_chain(
+    meter_id: str,
+    registers: list[tuple[int, float]],
+    *,
+    max_rate_per_hour: float,
+    register_max: float | None,
+) -> tuple[list[Share], list[Quarantined]]:
+    """What a run of register readings (sorted by time) books: each consecutive pair.
+
+    The consumption booked for a counter meter is always this chain over its stored
+    readings, so a reading that arrives out of order is placed by booking the chain
+    with it and taking back the chain without it.
+    """
+    shares: list[Share] = []
+    quarantined: list[Quarantined] = []
+    for (t0, v0), (t1, v1) in itertools.pairwise(registers):
+        step, q, _event = counter_step(
+            meter_id,
+            CounterState(t0, v0),
+            t1,
+            v1,
+            max_rate_per_hour=max_rate_per_hour,
+            register_max=register_max,
+        )
+        shares.extend(step)
+        if q is not None:
+            quarantined.append(q)
+    return shares, quarantined

@@ -99,6 +99,8 @@ class ReadingRecord:
     kind: MeterKind
     duration_s: int
     received_ms: int
+    #: admitted although older than the late-data grace period (``recompute --late``)
+    admit: bool = False
 
     @property
     def ts(self) -> datetime:
@@ -116,6 +118,8 @@ class ReadingRecord:
             "d": self.duration_s,
             "rx": self.received_ms,
         }
+        if self.admit:
+            doc["a"] = 1
         return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -266,6 +270,7 @@ def decode_record(value: bytes) -> ReadingRecord:
             kind=kind,
             duration_s=int(doc["d"]),
             received_ms=int(doc["rx"]),
+            admit=bool(doc.get("a", 0)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidReading(f"not a greenmon reading record: {exc!r}") from None

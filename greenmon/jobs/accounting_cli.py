@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], to_date: 
     p = sub.add_parser("recompute", help="re-derive tce and CO2 after a factor change")
     p.add_argument("--from", dest="date_from", type=to_date, required=True)  # type: ignore[arg-type]
     p.add_argument("--to", dest="date_to", type=to_date, required=True)  # type: ignore[arg-type]
+    p.add_argument("--late", action="store_true", help="also take in readings set aside as late")
     p.set_defaults(handler=cmd_recompute)
 
     p = sub.add_parser("value-added", help="monthly industrial value-added")
@@ -101,9 +102,15 @@ def cmd_factors_load(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_recompute(args: argparse.Namespace, settings: Settings) -> int:
+    from greenmon.export import local_bounds
+    from greenmon.jobs.late import admit_late
     from greenmon.storage import db
     from greenmon.storage.recompute import recompute
 
+    if args.late:
+        start, end = local_bounds(args.date_from, args.date_to, settings.tz)
+        n = admit_late(settings, start, end)
+        print(f"took in {n} late readings (the processor books them as they arrive)")
     with db.connect(settings) as conn:
         result = recompute(
             conn,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from greenmon.local.kafka_broker import start_tansu
+from greenmon.errors import ServiceError
+from greenmon.local.kafka_broker import start_tansu, tansu_argv, wait_kafka_ready
 from greenmon.local.mosquitto import start_mosquitto
 from greenmon.local.ports import free_port
 from greenmon.local.postgres import (
@@ -210,3 +212,105 @@ def local_services(
         kafka=kafka_service,
         postgres=postgres_service,
     )
+
+
+# --- durable Kafka-protocol broker: tansu on S3 storage (moto's S3 server) -------------------
+
+S3_BUCKET = "tansu"
+S3_ACCESS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """A local S3-compatible endpoint (moto) with one bucket for tansu."""
+
+    endpoint: str
+    bucket: str
+    process: ManagedProcess
+
+    def tansu_env(self) -> dict[str, str]:
+        """Environment of a tansu using ``s3://BUCKET/`` here (object_store's AWS_* variables)."""
+        return {
+            **S3_ACCESS,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ENDPOINT": self.endpoint,
+            "AWS_ALLOW_HTTP": "true",
+        }
+
+
+@pytest.fixture
+def s3_server(services_dir: Path) -> Iterator[S3Server]:
+    """moto's S3 server on a free port, with the bucket tansu stores into (skips without moto)."""
+    pytest.importorskip("moto.server", reason="moto[server] is not installed (dev extra)")
+    boto3 = pytest.importorskip("boto3")
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="s3-", dir=services_dir))
+    proc = ManagedProcess.start(
+        "moto",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        data_dir,
+        cwd=data_dir,
+        die_with_parent=True,
+    )
+    try:
+        proc.wait_port("127.0.0.1", port, 30.0)
+        endpoint = f"http://127.0.0.1:{port}"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_ACCESS["AWS_SECRET_ACCESS_KEY"],
+        )
+        s3.create_bucket(Bucket=S3_BUCKET)
+        yield S3Server(endpoint, S3_BUCKET, proc)
+    finally:
+        proc.stop(5.0)
+
+
+def start_tansu_s3(port: int, data_dir: Path, s3: S3Server) -> ManagedProcess:
+    """tansu on ``s3://BUCKET/``: topics, records and offsets survive a restart.
+
+    ``start_tansu`` passes only ``STORAGE_ENGINE``; object_store reads the endpoint and
+    credentials from ``AWS_*`` variables, so the broker is started here with them.
+    """
+    proc = ManagedProcess.start(
+        "kafka-s3",
+        tansu_argv(port),
+        data_dir,
+        cwd=data_dir,
+        env={
+            "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
+            "NO_COLOR": "1",
+            "STORAGE_ENGINE": f"s3://{s3.bucket}/",
+            **s3.tansu_env(),
+        },
+        die_with_parent=True,
+    )
+    try:
+        proc.wait_port("127.0.0.1", port, 20.0)
+        wait_kafka_ready(f"127.0.0.1:{port}", 20.0)
+    except ServiceError:
+        proc.stop(2.0)
+        raise
+    return proc
+
+
+@pytest.fixture
+def durable_kafka(services_dir: Path, s3_server: S3Server) -> Iterator[ServiceHandle]:
+    """A separate tansu for one test, on S3 storage: ``restart()`` keeps every record."""
+    port = free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="kafka-s3-", dir=services_dir))
+    handle = ServiceHandle(
+        "kafka-s3",
+        f"kafka://127.0.0.1:{port}",
+        port,
+        data_dir,
+        lambda: start_tansu_s3(port, data_dir, s3_server),
+        _stop_process,
+    )
+    try:
+        handle.start()
+        yield handle
+    finally:
+        _teardown(handle)
