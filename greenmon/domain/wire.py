@@ -127,15 +127,22 @@ def _epoch_ms(ts: datetime) -> int:
     return round(ts.timestamp() * 1000)
 
 
-def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
-    """Split ``{prefix}/{enterprise}/{meter}/reading`` into (enterprise, meter)."""
+def _topic_parts(topic: str, prefix: str, pattern: str) -> list[str]:
+    """The variable parts of ``topic`` shaped ``{prefix}/PATTERN`` (e.g. ``{a}/{b}/reading``)."""
     head = prefix.rstrip("/") + "/"
     if not topic.startswith(head):
         raise InvalidReading(f"topic {topic!r} is not under {head!r}")
     parts = topic[len(head) :].split("/")
-    if len(parts) != 3 or parts[2] != "reading":
-        raise InvalidReading(f"topic {topic!r} is not {head}{{enterprise}}/{{meter}}/reading")
-    enterprise_id, meter_id = parts[0], parts[1]
+    shape = pattern.split("/")
+    fixed_ok = all(p == s for p, s in zip(parts, shape, strict=False) if not s.startswith("{"))
+    if len(parts) != len(shape) or not fixed_ok:
+        raise InvalidReading(f"topic {topic!r} is not {head}{pattern}")
+    return [p for p, s in zip(parts, shape, strict=True) if s.startswith("{")]
+
+
+def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
+    """Split ``{prefix}/{enterprise}/{meter}/reading`` into (enterprise, meter)."""
+    enterprise_id, meter_id = _topic_parts(topic, prefix, "{enterprise}/{meter}/reading")
     check_id("enterprise id", enterprise_id)
     check_id("meter id", meter_id)
     return enterprise_id, meter_id
@@ -143,14 +150,9 @@ def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
 
 def parse_batch_topic(topic: str, prefix: str) -> str:
     """The enterprise of a gateway batch topic ``{prefix}/{enterprise}/batch``."""
-    head = prefix.rstrip("/") + "/"
-    if not topic.startswith(head):
-        raise InvalidReading(f"topic {topic!r} is not under {head!r}")
-    parts = topic[len(head) :].split("/")
-    if len(parts) != 2 or parts[1] != "batch":
-        raise InvalidReading(f"topic {topic!r} is not {head}{{enterprise}}/batch")
-    check_id("enterprise id", parts[0])
-    return parts[0]
+    (enterprise_id,) = _topic_parts(topic, prefix, "{enterprise}/batch")
+    check_id("enterprise id", enterprise_id)
+    return enterprise_id
 
 
 def is_batch_topic(topic: str) -> bool:

@@ -8,6 +8,9 @@ processes started exactly as ``greenmon collector`` / ``greenmon processor``.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -26,7 +29,7 @@ from greenmon.domain.registry import Registry
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading
 from greenmon.feeds.truth import TruthRow
-from greenmon.jobs.runner import start_service
+from greenmon.jobs.runner import settings_env, start_service
 from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
@@ -297,3 +300,18 @@ def log_text(proc: ManagedProcess) -> str:
     if proc.log_file is None:
         return ""
     return proc.log_file.read_text("utf-8", "replace")
+
+
+def run_cli(settings: Settings, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``greenmon ARGS`` as a user runs it, with exactly ``settings`` in its environment."""
+    done = subprocess.run(
+        [sys.executable, "-m", "greenmon.cli", *args],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if check:
+        assert done.returncode == 0, f"greenmon {' '.join(args)}: {done.stderr[-3000:]}"
+    return done

@@ -10,9 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,9 +22,8 @@ from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading
-from greenmon.jobs.runner import settings_env
 from greenmon.storage import db
-from tests.integration.conftest import Pipeline, read_topic
+from tests.integration.conftest import Pipeline, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -103,13 +99,7 @@ def _readings(meter_id: str, values: list[float], start: datetime) -> list[SimRe
 
 
 def _cli(pipeline: Pipeline, *args: str) -> str:
-    env = {**os.environ, **settings_env(pipeline.settings)}
-    done = subprocess.run(
-        [sys.executable, "-m", "greenmon.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, f"greenmon {' '.join(args)}: {done.stderr[-2000:]}"
-    return done.stdout
+    return run_cli(pipeline.settings, *args).stdout
 
 
 def _export(pipeline: Pipeline, entity: str, period: str = "month") -> dict[str, dict[str, str]]:

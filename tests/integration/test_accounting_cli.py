@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -12,10 +10,10 @@ import pytest
 
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
-from greenmon.jobs.runner import settings_env
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.registry_store import upsert_registry
+from tests.integration.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -23,11 +21,7 @@ HEADER = "factor_id,quantity,carrier,variant,value,unit,valid_from,valid_to,sour
 
 
 def _cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **settings_env(settings)}
-    return subprocess.run(
-        [sys.executable, "-m", "greenmon.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    return run_cli(settings, *args, check=False)
 
 
 def _shandong_line(out: str) -> str:

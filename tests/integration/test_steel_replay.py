@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 
-from greenmon.jobs.runner import settings_env
-from tests.integration.conftest import SHARED_DATA, Pipeline
+from tests.integration.conftest import SHARED_DATA, Pipeline, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +30,7 @@ def _daily_kwh_direct() -> dict[date, float]:
 
 
 def _greenmon(pipeline: Pipeline, *args: str) -> str:
-    env = {**os.environ, **settings_env(pipeline.settings)}
-    done = subprocess.run(
-        [sys.executable, "-m", "greenmon.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return run_cli(pipeline.settings, *args).stdout
 
 
 @pytest.mark.skipif(not STEEL.exists(), reason=f"{STEEL} not present")

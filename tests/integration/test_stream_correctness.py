@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,9 +15,8 @@ from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading
-from greenmon.jobs.runner import settings_env
 from greenmon.storage import db
-from tests.integration.conftest import Pipeline, read_topic
+from tests.integration.conftest import Pipeline, read_topic, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -61,13 +57,7 @@ def _slots(pipeline: Pipeline, meter: str) -> dict[int, tuple[float, bool]]:
 
 
 def _cli(pipeline: Pipeline, *args: str) -> str:
-    env = {**os.environ, **settings_env(pipeline.settings)}
-    done = subprocess.run(
-        [sys.executable, "-m", "greenmon.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout
+    return run_cli(pipeline.settings, *args).stdout
 
 
 def test_meter_semantics_late_data_and_quality(pipeline: Pipeline) -> None:
