@@ -73,7 +73,11 @@ def detect_edition(conn: Conn) -> Edition:
     available = _scalar(
         conn, "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'"
     )
-    if available:
+    preloaded = "timescaledb" in str(_scalar(conn, "SHOW shared_preload_libraries"))
+    if available and not preloaded:
+        # creating it now would end the session: the library must be preloaded
+        log.warning("timescaledb is installed but not in shared_preload_libraries")
+    elif available:
         try:
             with conn.transaction():
                 conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
