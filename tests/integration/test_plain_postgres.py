@@ -22,10 +22,10 @@ from greenmon.local.postgres import (
     start_postgres,
     stop_postgres,
 )
+from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.migrate import migrate
 from tests.integration.conftest import Pipeline
-from tests.plugins.services import LocalServices
 
 pytestmark = pytest.mark.integration
 
@@ -46,20 +46,9 @@ def plain_postgres() -> Iterator[str]:
 
 
 def test_pipeline_on_plain_postgresql(
-    plain_postgres: str, local_services: LocalServices, tmp_path: Path
+    plain_postgres: str, pipeline_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = local_services.settings(
-        database_url=plain_postgres,
-        topic_readings="plain-readings",
-        topic_dlq="plain-dlq",
-        topic_value_added="plain-va",
-        topic_late="plain-late",
-        processor_group="plain-processor",
-        collector_client_id="plain-collector",
-        kafka_session_timeout_ms=6000,
-        stats_interval_s=1.0,
-        rollup_refresh_s=1.0,
-    )
+    settings = pipeline_settings.model_copy(update={"database_url": plain_postgres})
     edition, applied = migrate(settings)
     assert edition.timescaledb is None and not edition.has_hypertables
     assert "without TimescaleDB" in edition.describe
