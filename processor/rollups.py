@@ -36,8 +36,9 @@ class RollupRefresher:
     def refresh(self, conn: Conn) -> int:
         """Refresh what changed since the last run; returns the rows written (0: skipped)."""
         self._next = time.monotonic() + self._settings.rollup_refresh_s
-        started = datetime.now(UTC)
         with conn.transaction():
+            clock = conn.execute("SELECT now()").fetchone()
+            started = clock[0] if clock else datetime.now(UTC)  # the database's clock
             row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
             if not row or not row[0]:
                 return 0

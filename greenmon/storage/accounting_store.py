@@ -105,7 +105,7 @@ def load_config(conn: Conn, config: AccountingConfig, *, replace: bool = True) -
             "source) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
             "base_year = EXCLUDED.base_year, end_year = EXCLUDED.end_year, "
             "energy_r = EXCLUDED.energy_r, co2_r = EXCLUDED.co2_r, water_r = EXCLUDED.water_r, "
-            "source = EXCLUDED.source",
+            "source = EXCLUDED.source, updated_at = now()",
             [
                 (p.name, p.base_year, p.end_year, p.reductions.energy, p.reductions.co2,
                  p.reductions.water, p.source)

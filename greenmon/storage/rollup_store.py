@@ -86,7 +86,18 @@ def query_rollups(
 
 
 def changed_years(conn: Conn, since: datetime) -> list[int]:
-    """Years whose totals, value-added, baselines or plan changed after ``since``."""
+    """Years whose totals, value-added, baselines or plan changed after ``since``.
+
+    A change of baselines or of the plan touches every year with data.
+    """
+    inputs = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM baselines WHERE updated_at > %(t)s) "
+        "OR EXISTS (SELECT 1 FROM plan_periods WHERE updated_at > %(t)s) "
+        "OR EXISTS (SELECT 1 FROM target_overrides WHERE updated_at > %(t)s)",
+        {"t": since},
+    ).fetchone()
+    if inputs is not None and inputs[0]:
+        since = datetime(1970, 1, 1, tzinfo=since.tzinfo)
     rows = conn.execute(
         "SELECT DISTINCT extract(year FROM month)::int FROM ("
         "SELECT month FROM enterprise_month WHERE updated_at > %(t)s UNION ALL "

@@ -93,3 +93,39 @@ def test_baseline_computed_from_stored_base_year(pipeline_settings: Settings) ->
         ).fetchall()
     # 1.5 x (1 + ... + 12) = 1.5 x 78 = 117 tce; 2 x 78 = 156 t; 12 x 10 m3; 12 x 100
     assert rows == [("E1", "14th-FYP", 117.0, 156.0, 120.0, 1200.0, "computed")]
+
+
+def test_a_plan_change_marks_every_year_with_data_for_refresh(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    from greenmon.storage.rollup_store import changed_years
+
+    s = pipeline_settings
+    registry = Registry(
+        (Enterprise("E1", "One", "jimo", "textiles_apparel"),),
+        (Meter("E1-M", "E1", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 1e6),),
+    )
+    with db.connect(s) as conn:
+        upsert_registry(conn, registry)
+        with conn.transaction():
+            for month in (date(2022, 5, 1), date(2024, 7, 1)):
+                conn.execute(
+                    "INSERT INTO enterprise_month (enterprise_id, month, energy_tce) "
+                    "VALUES ('E1', %s, 1)",
+                    (month,),
+                )
+        row = conn.execute("SELECT now()").fetchone()
+        assert row is not None
+        before = row[0]
+        conn.commit()
+        # nothing changed since: nothing to refresh
+        assert changed_years(conn, before) == []
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[[period]]\nname = "14th-FYP"\nbase_year = 2020\nend_year = 2025\nenergy = 0.2\n'
+        'co2 = 0.18\nwater = 0.16\nsource = "test"\n'
+    )
+    assert _cli(s, "plan", "load", str(plan)).returncode == 0
+    with db.connect(s) as conn:
+        # the r12 window reaches into the following year, hence 2023 and 2025
+        assert changed_years(conn, before) == [2022, 2023, 2024, 2025]
