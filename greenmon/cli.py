@@ -326,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounting_cli.register(sub, _date)
 
+    from alerts import cli as alerts_cli
+
+    alerts_cli.register(sub)
+
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)
     p.set_defaults(handler=cmd_demo)

@@ -106,6 +106,29 @@ class Settings(BaseSettings):
         "shandong", description="grid region whose electricity CO2 factor applies"
     )
 
+    # --- alerts -----------------------------------------------------------------------
+    topic_windows: str = Field(
+        "greenmon.windows", description="15-minute window results the processor publishes"
+    )
+    alerts_group: str = Field("greenmon-alerts", description="Kafka consumer group of alerts")
+    alerts_tick_s: float = Field(
+        5.0, gt=0, description="how often silence, targets, caps and quality are evaluated"
+    )
+    alerts_retry_max_s: float = Field(
+        300.0, gt=0, description="longest back-off between attempts of a failed alert delivery"
+    )
+    alerts_give_up_s: float = Field(
+        86400.0, gt=0, description="an alert delivery still failing after this is given up"
+    )
+    dashboard_url: str = Field(
+        "http://localhost:3000", description="Grafana base URL linked from alert messages"
+    )
+    smtp_url: str | None = Field(None, description="SMTP server for alert mail (smtp://host:port)")
+    smtp_username: str | None = Field(None, description="SMTP login user")
+    smtp_password: SecretStr | None = Field(None, description="SMTP login password")
+    smtp_from: str = Field("greenmon@localhost", description="sender address of alert mail")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+
     # --- logging ----------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["json", "text"] = Field("text", description="structured log line format")

@@ -23,6 +23,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from alerts import windows as alert_windows
 from greenmon.bus import kafka as bus_kafka
 from greenmon.domain.factors import default_factors
 from greenmon.domain.reference import MeterKind
@@ -141,7 +142,7 @@ class Processor:
         bus_kafka.ensure_topics(
             settings,
             [settings.topic_readings, settings.topic_dlq, settings.topic_value_added,
-             settings.topic_late],
+             settings.topic_late, settings.topic_windows],
         )  # fmt: skip
         self._consumer.subscribe([settings.topic_readings], listener=_Rebalance(self))
         self._value_added = ValueAddedInput(settings, self._producer, self.counters)
@@ -257,6 +258,8 @@ class Processor:
             sink.write_booking(conn, booking)
             sink.save_positions(conn, group, topic, positions)
         self._commit_kafka(topic, positions)
+        # best effort, not flushed: alert state is derived (alerts/windows.py)
+        alert_windows.publish(self._producer, settings.topic_windows, booking.rows.values())
         c = self.counters
         c.add("consumed", consumed)
         c.add("stored", len(new_keys))

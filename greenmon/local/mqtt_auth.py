@@ -1,7 +1,8 @@
 """MQTT credentials and access rules for Mosquitto, generated from the meter registry.
 
 Every enterprise gets its own MQTT user (its enterprise id) that may publish only
-under ``{prefix}/{its id}/#`` and subscribe only to ``{prefix}/{its id}/alerts``;
+under ``{prefix}/{its id}/#`` and subscribe only to ``{prefix}/{its id}/alerts/#``
+(one retained topic per alert);
 the collector's user may read readings and batches of every enterprise and write
 alerts. Passwords are random (``secrets.token_urlsafe``), stored only hashed in
 Mosquitto's password file format (PBKDF2-SHA512, ``$7$``, as ``mosquitto_passwd``
@@ -111,7 +112,7 @@ def render_acl(enterprise_ids: Iterable[str], *, collector_user: str, prefix: st
         f"user {collector_user}",
         f"topic read {prefix}/+/+/reading",
         f"topic read {prefix}/+/batch",
-        f"topic write {prefix}/+/alerts",
+        f"topic write {prefix}/+/alerts/#",
     ]
     for enterprise_id in sorted(set(enterprise_ids)):
         _check_user(enterprise_id)
@@ -119,7 +120,7 @@ def render_acl(enterprise_ids: Iterable[str], *, collector_user: str, prefix: st
             "",
             f"user {enterprise_id}",
             f"topic write {prefix}/{enterprise_id}/#",
-            f"topic read {prefix}/{enterprise_id}/alerts",
+            f"topic read {prefix}/{enterprise_id}/alerts/#",
         ]
     return "\n".join(lines) + "\n"
 

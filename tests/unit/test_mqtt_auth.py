@@ -71,11 +71,11 @@ def test_acl_gives_each_enterprise_its_own_subtree_and_the_collector_read_access
         "user collector",
         "topic read greenmon/v1/+/+/reading",
         "topic read greenmon/v1/+/batch",
-        "topic write greenmon/v1/+/alerts",
+        "topic write greenmon/v1/+/alerts/#",
     ]
     assert blocks[2:] == [
-        ["user E1", "topic write greenmon/v1/E1/#", "topic read greenmon/v1/E1/alerts"],
-        ["user E2", "topic write greenmon/v1/E2/#", "topic read greenmon/v1/E2/alerts"],
+        ["user E1", "topic write greenmon/v1/E1/#", "topic read greenmon/v1/E1/alerts/#"],
+        ["user E2", "topic write greenmon/v1/E2/#", "topic read greenmon/v1/E2/alerts/#"],
     ]
     rules = [line for line in acl.splitlines() if line.startswith(("topic", "pattern"))]
     assert len(rules) == 3 + 2 * 2  # no rule outside a user block (that would apply to all)

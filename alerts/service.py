@@ -1,0 +1,315 @@
+"""``greenmon alerts``: evaluate alert rules, keep their state and history, deliver them.
+
+Event-driven: a Kafka consumer (group ``alerts_group``) of the processor's window
+results (``topic_windows``) evaluates threshold rules as each window arrives.
+Every ``alerts_tick_s`` a timer evaluates what has no event: silent meters (by
+arrival time, ``readings.stored_at``), behind-target and cap-burn (the stored
+``rollups`` and ``energy_caps``), data quality (``meter_quality_daily``), and
+re-notifications. State changes, history rows and outbox rows are written in one
+transaction; Kafka offsets are committed after it. A restart reloads the state
+from ``alert_state``, so it neither re-sends nor forgets a firing alert.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+from alerts import checks, store
+from alerts.channels import alert_topic, dashboard_link, summary
+from alerts.checks import Candidate
+from alerts.delivery import DeliveryWorker
+from alerts.engine import AlertState, Transition, evaluate, tick
+from alerts.rules import Rule
+from greenmon.bus import kafka as bus_kafka
+from greenmon.errors import ServiceError
+from greenmon.observe import Counters, StatsReporter
+from greenmon.settings import Settings
+from greenmon.storage import db
+from greenmon.storage.heartbeat import write_heartbeat
+
+log = logging.getLogger("greenmon.alerts")
+
+#: how long silence is looked back for when the service starts
+ARRIVAL_LOOKBACK = timedelta(days=2)
+NOTIFY = ("firing", "renotify", "resolved")
+_WINDOW_KEYS = ("meter_id", "enterprise_id", "carrier", "unit", "interval_start")
+
+
+class AlertsService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.counters = Counters("windows", "evaluated", "fired", "renotified", "resolved",
+                                 "delivered", "failed", "lag")  # fmt: skip
+        self._stop = threading.Event()
+        self._instance = f"alerts:{id(self):x}"
+        self._conn: db.Conn | None = None
+        self._states: dict[str, AlertState] = {}
+        self._last: dict[str, Candidate] = {}
+        self._rules: list[Rule] = []
+        self._meters: dict[str, store.MeterInfo] = {}
+        self._names: dict[str, str] = {}
+        self._arrivals: dict[str, datetime] = {}
+        self._arrivals_at: datetime | None = None
+        self._next_tick = 0.0
+        self._consumer = bus_kafka.consumer(
+            settings, client_id="greenmon-alerts", group_id=settings.alerts_group
+        )
+        self.worker = DeliveryWorker(settings, self.counters)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _db(self) -> db.Conn:
+        if self._conn is None or self._conn.closed:
+            self._conn = db.connect(self.settings)
+        return self._conn
+
+    def _drop_db(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
+
+    # --- main loop -------------------------------------------------------------------------
+    def run(self) -> None:
+        self._instance = f"{os.uname().nodename}:{os.getpid()}"
+        bus_kafka.ensure_topics(self.settings, [self.settings.topic_windows])
+        self._consumer.subscribe([self.settings.topic_windows])
+        stats = StatsReporter(log, self.counters, self.settings.stats_interval_s)
+        self.worker.start()
+        log.info(
+            "alerts running: %s -> %s", self.settings.topic_windows, self.settings.database_url
+        )
+        loaded = False
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not loaded:
+                        self._reload()
+                        loaded = True
+                    polled = self._consumer.poll(timeout_ms=200, max_records=5000)
+                    if polled:
+                        self._on_windows(polled)
+                    if time.monotonic() >= self._next_tick:
+                        self._next_tick = time.monotonic() + self.settings.alerts_tick_s
+                        self._on_tick()
+                except (psycopg.Error, ServiceError) as exc:
+                    log.warning("alerts paused (database), retrying: %s", exc)
+                    self._drop_db()
+                    self._rewind()
+                    loaded = False
+                    self._stop.wait(2.0)
+                    continue
+                if stats.due():
+                    self._heartbeat(stats.report())
+        finally:
+            log.info("alerts stopping: %s", self.counters.snapshot())
+            self.worker.stop()
+            self._consumer.close(autocommit=False)
+            self._drop_db()
+
+    def _reload(self) -> None:
+        """State, rules and registry from the database (at start and after a DB fault)."""
+        conn = self._db()
+        with conn.transaction():
+            self._states = store.load_states(conn)
+            self._refresh_inputs(conn)
+        log.info("loaded %d alert states, %d rules", len(self._states), len(self._rules))
+
+    def _refresh_inputs(self, conn: db.Conn) -> None:
+        self._rules = store.load_rules(conn)
+        self._meters = store.meters(conn)
+        self._names = store.enterprise_names(conn)
+
+    def _rewind(self) -> None:
+        """After a failed transaction, read again from the last committed offsets."""
+        with contextlib.suppress(Exception):
+            for tp in self._consumer.assignment():
+                committed = self._consumer.committed(tp)
+                if committed is not None:
+                    self._consumer.seek(tp, committed)
+                else:
+                    self._consumer.seek_to_beginning(tp)
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def _on_windows(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        windows: list[dict[str, Any]] = []
+        for records in polled.values():
+            for rec in records:
+                try:
+                    w = json.loads(rec.value)
+                    datetime.fromisoformat(w["interval_start"])
+                    float(w["quantity"])
+                    if not all(isinstance(w.get(k), str) for k in _WINDOW_KEYS):
+                        raise ValueError("missing fields")
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("ignored a bad window record at offset %s: %r", rec.offset, exc)
+                    continue
+                windows.append(w)
+        windows.sort(key=lambda w: (str(w.get("meter_id")), str(w.get("interval_start"))))
+        conn = self._db()
+        keys = [(str(w["meter_id"]), datetime.fromisoformat(w["interval_start"])) for w in windows]
+        with conn.transaction():
+            totals = store.slot_totals(conn, keys)
+            candidates = [
+                c
+                for w, key in zip(windows, keys, strict=True)
+                for c in checks.threshold_candidates(self._rules, w, totals.get(key))
+            ]
+            self._apply(conn, candidates)
+        self.counters.add("windows", len(windows))
+        with contextlib.suppress(Exception):
+            self._consumer.commit()
+        self.worker.wake()
+
+    def _on_tick(self) -> None:
+        now = datetime.now(UTC)
+        conn = self._db()
+        with conn.transaction():
+            self._refresh_inputs(conn)
+            since = self._arrivals_at or now - ARRIVAL_LOOKBACK
+            self._arrivals.update(store.arrivals_since(conn, since - timedelta(seconds=5)))
+            self._arrivals_at = now
+            candidates = checks.silent_candidates(self._rules, self._meters, self._arrivals, now)
+            caps = None
+            for rule in self._rules:
+                if rule.behind_target is not None:
+                    ytd = store.latest_ytd(conn, rule.scope, rule.behind_target.indicator)
+                    candidates += checks.target_candidates(rule, ytd, now)
+                elif rule.cap_burn is not None:
+                    caps = caps if caps is not None else store.energy_caps(conn)
+                    ytd = store.latest_ytd(conn, "enterprise", "energy")
+                    today = now.astimezone(self.settings.tz).date()
+                    candidates += checks.cap_candidates(rule, ytd, caps, now, today)
+                elif rule.data_quality is not None:
+                    today = now.astimezone(self.settings.tz).date()
+                    quality = store.latest_quality(conn, today)
+                    carriers = {m: i.carrier for m, i in self._meters.items()}
+                    candidates += checks.quality_candidates(rule, quality, carriers, now)
+            self._apply(conn, candidates)
+            self._renotify(conn, now)
+        self.worker.wake()
+
+    def _apply(self, conn: db.Conn, candidates: list[Candidate]) -> None:
+        """Evaluate, and write state changes, history and outbox (in the caller's transaction)."""
+        now = datetime.now(UTC)
+        by_id = {r.id: r for r in self._rules}
+        changed: dict[str, AlertState] = {}
+        for c in candidates:
+            fp = c.fingerprint
+            old = (
+                changed.get(fp)
+                or self._states.get(fp)
+                or AlertState(fp, c.rule.id, c.scope, c.entity_id, c.enterprise_id)
+            )
+            rule = by_id.get(c.rule.id, c.rule)
+            for_s = rule.threshold.for_s if rule.threshold is not None else 0.0
+            new, transitions = evaluate(old, c.obs, now, for_s=for_s, renotify_s=rule.renotify_s)
+            self.counters.add("evaluated")
+            self._last[fp] = c
+            if new.state != "ok" or old.state != "ok":
+                store.save_state(conn, new)
+            changed[fp] = new
+            for t in transitions:
+                self._record(conn, rule, t, c)
+        self._states.update(changed)
+
+    def _renotify(self, conn: db.Conn, now: datetime) -> None:
+        by_id = {r.id: r for r in self._rules}
+        for fp, state in list(self._states.items()):
+            rule = by_id.get(state.rule_id)
+            if rule is None or state.state != "firing":
+                continue
+            new, transitions = tick(state, now, renotify_s=rule.renotify_s)
+            if transitions:
+                store.save_state(conn, new)
+                self._states[fp] = new
+                for t in transitions:
+                    self._record(conn, rule, t, self._last.get(fp))
+
+    def _record(self, conn: db.Conn, rule: Rule, t: Transition, c: Candidate | None) -> None:
+        doc = self.document(rule, t, c)
+        outbox: list[tuple[str, str, dict[str, Any]]] = []
+        enterprise = t.state.enterprise_id
+        if t.kind in NOTIFY and enterprise is not None:
+            outbox.append(("mqtt", alert_topic(self.settings, enterprise, t.fingerprint), doc))
+            for ch in store.load_channels(conn, enterprise):
+                if ch.kind in ("webhook", "email"):
+                    outbox.append((ch.kind, ch.target, doc))
+        store.record_transition(conn, t, rule.severity, summary(doc), outbox)
+        counter = {"firing": "fired", "renotify": "renotified", "resolved": "resolved"}
+        if t.kind in counter:
+            self.counters.add(counter[t.kind])
+            log.info("alert %s %s: %s", t.fingerprint, t.kind, summary(doc))
+
+    def document(self, rule: Rule, t: Transition, c: Candidate | None) -> dict[str, Any]:
+        """The alert as JSON: what every channel sends."""
+        s = t.state
+        return {
+            "fingerprint": t.fingerprint,
+            "transition": t.kind,
+            "state": s.state,
+            "rule_id": rule.id,
+            "severity": rule.severity,
+            "description": rule.description,
+            "scope": s.scope,
+            "entity_id": s.entity_id,
+            "enterprise_id": s.enterprise_id,
+            "enterprise_name": self._names.get(s.enterprise_id or ""),
+            "meter_id": c.meter_id if c else (s.entity_id if s.scope == "meter" else None),
+            "measure": c.measure if c else rule.kind,
+            "unit": c.unit if c else "",
+            "value": t.value,
+            "threshold": t.threshold,
+            "since": t.since.isoformat() if t.since else None,
+            "at": t.at.isoformat(),
+            "dashboard": dashboard_link(self.settings, s.enterprise_id),
+        }
+
+    # --- upkeep ---------------------------------------------------------------------------------
+    def _heartbeat(self, counters: dict[str, int]) -> None:
+        lag = 0
+        with contextlib.suppress(Exception):
+            for tp in self._consumer.assignment():
+                high = self._consumer.highwater(tp)
+                if high is not None:
+                    lag += max(high - self._consumer.position(tp, timeout_ms=1000), 0)
+        self.counters.set("lag", lag)
+        try:
+            with db.connect(self.settings, autocommit=True) as conn:
+                write_heartbeat(conn, "alerts", self._instance, {**counters, "lag": lag})
+        except (ServiceError, psycopg.Error) as exc:
+            log.warning("heartbeat not written: %s", exc)
+
+
+def test_documents(settings: Settings, enterprise_id: str, name: str | None) -> dict[str, Any]:
+    """The document ``greenmon alerts test`` sends on every channel."""
+    now = datetime.now(UTC).isoformat()
+    return {
+        "fingerprint": f"test/enterprise/{enterprise_id}",
+        "transition": "test",
+        "state": "test",
+        "rule_id": "test",
+        "severity": "info",
+        "scope": "enterprise",
+        "entity_id": enterprise_id,
+        "enterprise_id": enterprise_id,
+        "enterprise_name": name,
+        "measure": "test",
+        "value": None,
+        "threshold": None,
+        "since": now,
+        "at": now,
+        "dashboard": dashboard_link(settings, enterprise_id),
+    }
