@@ -32,6 +32,7 @@ GREENMON_COMMANDS = {
     "collector": "collector",
     "processor": "processor",
     "simulator": "simulate",
+    "alerts": "alerts",
 }
 CONDITIONS = ("service_started", "service_healthy", "service_completed_successfully")
 HEALTHY, DONE = "service_healthy", "service_completed_successfully"
