@@ -330,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     alerts_cli.register(sub)
 
+    from dashboards import cli as dashboards_cli
+
+    dashboards_cli.register(sub)
+
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)
     p.set_defaults(handler=cmd_demo)

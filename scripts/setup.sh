@@ -121,6 +121,8 @@ ensure_timescaledb() {
 
 system_setup() {
     apt_install mosquitto postgresql
+    # the monthly report's browser test (tests/integration/test_report.py)
+    command -v chromium >/dev/null 2>&1 || apt_install chromium
     local major
     major="$(pg_major)"
     [ -n "$major" ] || die "postgresql is installed but no /usr/lib/postgresql/NN/bin/initdb"

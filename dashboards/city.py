@@ -1,0 +1,226 @@
+"""1. City overview (全市总览): intensities, reductions vs target, ranking, on track, quality."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from dashboards.common import (
+    INDICATORS,
+    U_SHARE,
+    Catalog,
+    dashboard,
+    link_to,
+    panel,
+    zh_names_sql,
+)
+
+UID: Final = "greenmon-city"
+ENTERPRISE_UID: Final = "greenmon-enterprise"
+DISTRICT_UID: Final = "greenmon-district"
+
+# the last year-to-date month in the time range, for one entity kind
+LATEST = (
+    "(SELECT max(month) FROM rollups WHERE entity = '{entity}' AND kind = 'ytd' "
+    "AND $__timeFilter(month))"
+)
+
+
+def reductions_sql(entity: str, entity_id: str) -> str:
+    """Cumulative reductions and the reductions the trajectory asks for, by month (ytd)."""
+    parts = [
+        f'{i}_reduction AS "{i} reduction", '
+        f"1 - {i}_trajectory * (1 - {i}_reduction) / NULLIF({i}_intensity, 0) "
+        f'AS "{i} target"'
+        for i, _, _ in INDICATORS
+    ]
+    return (
+        f"SELECT month::timestamptz AS time, {', '.join(parts)} FROM rollups "
+        f"WHERE entity = '{entity}' AND entity_id = {entity_id} AND kind = 'ytd' "
+        "AND $__timeFilter(month) ORDER BY 1"
+    )
+
+
+def intensity_stat_sql(entity: str, entity_id: str, indicator: str) -> str:
+    return (
+        f"SELECT {indicator}_intensity AS value FROM rollups WHERE entity = '{entity}' "
+        f"AND entity_id = {entity_id} AND kind = 'ytd' AND month = " + LATEST.format(entity=entity)
+    )
+
+
+def behind_sql(where: str) -> str:
+    """Enterprises most behind their energy trajectory (latest ytd month in range)."""
+    return (
+        "SELECT r.entity_id AS enterprise, e.name, e.district, e.industry, "
+        "r.energy_intensity / NULLIF(r.energy_trajectory, 0) - 1 AS energy_margin, "
+        "r.co2_intensity / NULLIF(r.co2_trajectory, 0) - 1 AS co2_margin, "
+        "r.water_intensity / NULLIF(r.water_trajectory, 0) - 1 AS water_margin, r.status "
+        "FROM rollups r JOIN enterprises e ON e.enterprise_id = r.entity_id "
+        "WHERE r.entity = 'enterprise' AND r.kind = 'ytd' AND r.month = "
+        + LATEST.format(entity="enterprise")
+        + f"{where} ORDER BY energy_margin DESC NULLS LAST LIMIT 20"
+    )
+
+
+def on_track_sql(where: str) -> str:
+    return (
+        "SELECT avg((r.status = 'on_track')::int)::float8 AS on_track_share "
+        "FROM rollups r JOIN enterprises e ON e.enterprise_id = r.entity_id "
+        "WHERE r.entity = 'enterprise' AND r.kind = 'ytd' AND r.month = "
+        + LATEST.format(entity="enterprise")
+        + where
+    )
+
+
+def completeness_sql(where: str) -> str:
+    """Share of expected intervals present, over the last 30 days of the time range."""
+    join = " JOIN enterprises e ON e.enterprise_id = q.enterprise_id" if where else ""
+    return (
+        "SELECT coalesce(sum(q.present)::float8 / NULLIF(sum(q.expected), 0), 0) "
+        f"AS completeness FROM meter_quality_daily q{join} "
+        f"WHERE $__timeFilter(q.day) AND q.day > $__timeTo()::date - 30{where}"
+    )
+
+
+BEHIND_COLUMNS: Final = (
+    "enterprise",
+    "name",
+    "district",
+    "industry",
+    "energy_margin",
+    "co2_margin",
+    "water_margin",
+    "status",
+)
+MARGINS: Final = {"energy_margin": U_SHARE, "co2_margin": U_SHARE, "water_margin": U_SHARE}
+
+
+def build() -> tuple[dash.Dashboard, Catalog]:
+    cat = Catalog(UID)
+    board = dashboard(UID, "全市总览 City overview", ["city"], "now-1y")
+    board = board.with_row(dash.Row("全市 City — year to date"))
+    for indicator, title, unit in INDICATORS:
+        board = board.with_panel(
+            panel(
+                cat,
+                "stat",
+                f"{title} (YTD)",
+                intensity_stat_sql("city", "'city'", indicator),
+                ("value",),
+                unit,
+                width=6,
+                height=5,
+            )
+        )
+    board = board.with_panel(
+        panel(
+            cat,
+            "stat",
+            "达标企业占比 Enterprises on track",
+            on_track_sql(""),
+            ("on_track_share",),
+            U_SHARE,
+            width=6,
+            height=5,
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "timeseries",
+            "累计降幅与目标 Cumulative reduction vs target",
+            reductions_sql("city", "'city'"),
+            ("time", *(f"{i} {s}" for i, _, _ in INDICATORS for s in ("reduction", "target"))),
+            U_SHARE,
+            width=18,
+            height=9,
+            description="Reduction since the 2020 baseline (year to date) and the "
+            "reduction the year's trajectory asks for.",
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "stat",
+            "数据完整率 Data completeness (30 d)",
+            completeness_sql(""),
+            ("completeness",),
+            U_SHARE,
+            width=6,
+            height=9,
+        )
+    )
+    board = board.with_row(dash.Row("十区市 Districts"))
+    district_sql = (
+        "SELECT r.entity_id AS district, zh.name_zh, r.energy_intensity, r.co2_intensity, "
+        "r.water_intensity, r.energy_reduction, r.co2_reduction, r.water_reduction, r.status "
+        f"FROM rollups r LEFT JOIN {zh_names_sql('district')} ON zh.id = r.entity_id "
+        "WHERE r.entity = 'district' AND r.kind = 'ytd' AND r.month = "
+        + LATEST.format(entity="district")
+        + " ORDER BY r.entity_id"
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "各区市强度与降幅 Districts: intensities and reductions (YTD)",
+            district_sql,
+            (
+                "district",
+                "name_zh",
+                "energy_intensity",
+                "co2_intensity",
+                "water_intensity",
+                "energy_reduction",
+                "co2_reduction",
+                "water_reduction",
+                "status",
+            ),
+            "none",
+            width=24,
+            height=10,
+            overrides={
+                "energy_intensity": INDICATORS[0][2],
+                "co2_intensity": INDICATORS[1][2],
+                "water_intensity": INDICATORS[2][2],
+                "energy_reduction": U_SHARE,
+                "co2_reduction": U_SHARE,
+                "water_reduction": U_SHARE,
+            },
+            links=[("district", link_to(DISTRICT_UID, "district"))],
+        )
+    )
+    for indicator, title, unit in INDICATORS:
+        sql = (
+            f"SELECT month::timestamptz AS time, entity_id AS metric, {indicator}_intensity "
+            "AS value FROM rollups WHERE entity = 'district' AND kind = 'ytd' "
+            "AND $__timeFilter(month) ORDER BY 1, 2"
+        )
+        board = board.with_panel(
+            panel(
+                cat,
+                "timeseries",
+                f"各区市{title} by district (YTD)",
+                sql,
+                ("time", "metric", "value"),
+                unit,
+                width=8,
+            )
+        )
+    board = board.with_row(dash.Row("企业 Enterprises"))
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "进度最落后企业 Enterprises most behind their trajectory",
+            behind_sql(""),
+            BEHIND_COLUMNS,
+            "none",
+            width=24,
+            height=10,
+            overrides=MARGINS,
+            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+        )
+    )
+    return board, cat

@@ -1,0 +1,156 @@
+"""2. District (区市) and Industry (产业) dashboards: the city view for one group's enterprises."""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from dashboards.city import (
+    BEHIND_COLUMNS,
+    ENTERPRISE_UID,
+    MARGINS,
+    behind_sql,
+    completeness_sql,
+    intensity_stat_sql,
+    on_track_sql,
+    reductions_sql,
+)
+from dashboards.common import (
+    INDICATORS,
+    U_SHARE,
+    Catalog,
+    dashboard,
+    link_to,
+    panel,
+    variable,
+    zh_names_sql,
+)
+
+Group = Literal["district", "industry"]
+TITLES: Final = {"district": "区市 District", "industry": "产业 Industry"}
+
+
+def uid(group: Group) -> str:
+    return f"greenmon-{group}"
+
+
+def build(group: Group) -> tuple[dash.Dashboard, Catalog]:
+    cat = Catalog(uid(group))
+    board = dashboard(uid(group), f"{TITLES[group]}", [group], "now-1y")
+    board = board.with_variable(
+        variable(
+            group,
+            TITLES[group],
+            f"SELECT DISTINCT coalesce(zh.name_zh || ' ' || e.{group}, e.{group}) AS __text, "
+            f"e.{group} AS __value FROM enterprises e LEFT JOIN {zh_names_sql(group)} "
+            f"ON zh.id = e.{group} ORDER BY 2",
+            cat,
+        )
+    )
+    where = f" AND e.{group} = '${group}'"
+    board = board.with_row(dash.Row(f"{TITLES[group]} ${group} — year to date"))
+    for indicator, title, unit in INDICATORS:
+        board = board.with_panel(
+            panel(
+                cat,
+                "stat",
+                f"{title} (YTD)",
+                intensity_stat_sql(group, f"'${group}'", indicator),
+                ("value",),
+                unit,
+                width=6,
+                height=5,
+            )
+        )
+    board = board.with_panel(
+        panel(
+            cat,
+            "stat",
+            "达标企业占比 Enterprises on track",
+            on_track_sql(where),
+            ("on_track_share",),
+            U_SHARE,
+            width=6,
+            height=5,
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "timeseries",
+            "累计降幅与目标 Cumulative reduction vs target",
+            reductions_sql(group, f"'${group}'"),
+            ("time", *(f"{i} {s}" for i, _, _ in INDICATORS for s in ("reduction", "target"))),
+            U_SHARE,
+            width=18,
+            height=9,
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "stat",
+            "数据完整率 Data completeness (30 d)",
+            completeness_sql(where),
+            ("completeness",),
+            U_SHARE,
+            width=6,
+            height=9,
+        )
+    )
+    board = board.with_row(dash.Row("企业 Enterprises"))
+    members_sql = (
+        "SELECT r.entity_id AS enterprise, e.name, r.energy_intensity, r.co2_intensity, "
+        "r.water_intensity, r.energy_reduction, r.co2_reduction, r.water_reduction, r.status "
+        "FROM rollups r JOIN enterprises e ON e.enterprise_id = r.entity_id "
+        "WHERE r.entity = 'enterprise' AND r.kind = 'ytd' AND r.month = "
+        "(SELECT max(month) FROM rollups WHERE entity = 'enterprise' AND kind = 'ytd' "
+        f"AND $__timeFilter(month)){where} ORDER BY r.entity_id"
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "企业强度与降幅 Enterprises: intensities and reductions (YTD)",
+            members_sql,
+            (
+                "enterprise",
+                "name",
+                "energy_intensity",
+                "co2_intensity",
+                "water_intensity",
+                "energy_reduction",
+                "co2_reduction",
+                "water_reduction",
+                "status",
+            ),
+            "none",
+            width=24,
+            height=10,
+            overrides={
+                "energy_intensity": INDICATORS[0][2],
+                "co2_intensity": INDICATORS[1][2],
+                "water_intensity": INDICATORS[2][2],
+                "energy_reduction": U_SHARE,
+                "co2_reduction": U_SHARE,
+                "water_reduction": U_SHARE,
+            },
+            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "进度最落后企业 Enterprises most behind their trajectory",
+            behind_sql(where),
+            BEHIND_COLUMNS,
+            "none",
+            width=24,
+            height=8,
+            overrides=MARGINS,
+            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+        )
+    )
+    return board, cat

@@ -1,0 +1,118 @@
+"""5. Pipeline health (数据链路): readings in, stored, dead-lettered, consumer lag, last data."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from dashboards.common import U_COUNT, U_SECONDS, U_TIME, Catalog, dashboard, panel
+
+UID: Final = "greenmon-pipeline"
+ENTERPRISE_UID: Final = "greenmon-enterprise"
+
+
+def _counter(service: str, key: str) -> str:
+    return (
+        f"SELECT coalesce(sum((counters->>'{key}')::bigint), 0)::float8 AS value "
+        f"FROM service_heartbeats WHERE service = '{service}'"
+    )
+
+
+LAST_DATA_SQL: Final = (
+    "SELECT e.enterprise_id AS enterprise, e.name, last.interval_start AS last_interval, "
+    "last.updated_at AS last_stored, extract(epoch FROM now() - last.updated_at) AS "
+    "silent_s FROM enterprises e LEFT JOIN LATERAL (SELECT interval_start, updated_at "
+    "FROM consumption_15m c WHERE c.enterprise_id = e.enterprise_id "
+    "ORDER BY interval_start DESC LIMIT 1) last ON true ORDER BY silent_s DESC NULLS FIRST"
+)
+
+
+def build() -> tuple[dash.Dashboard, Catalog]:
+    cat = Catalog(UID)
+    board = dashboard(UID, "数据链路 Pipeline health", ["pipeline"], "now-6h")
+    for title, service, key in (
+        ("接收 Readings in (collector)", "collector", "received"),
+        ("入库 Stored (processor)", "processor", "stored"),
+        ("死信 Dead-lettered (collector)", "collector", "dead_lettered"),
+        ("消费滞后 Consumer lag (processor)", "processor", "lag"),
+    ):
+        board = board.with_panel(
+            panel(
+                cat,
+                "stat",
+                title,
+                _counter(service, key),
+                ("value",),
+                U_COUNT,
+                width=6,
+                height=5,
+                description="Counters since each service instance started.",
+            )
+        )
+    stored_sql = (
+        "SELECT $__timeGroupAlias(stored_at, $__interval), count(*)::float8 AS value "
+        "FROM readings WHERE $__timeFilter(stored_at) GROUP BY 1 ORDER BY 1"
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "timeseries",
+            "入库速率 Readings stored per interval",
+            stored_sql,
+            ("time", "value"),
+            U_COUNT,
+            width=12,
+        )
+    )
+    reasons_sql = (
+        "SELECT h.service, c.key AS reason, sum(c.value::bigint)::float8 AS count "
+        "FROM service_heartbeats h CROSS JOIN LATERAL jsonb_each_text(h.counters) c "
+        "WHERE c.key IN ('dead_lettered', 'quarantined', 'factor_missing', 'late', "
+        "'duplicates') GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "死信与隔离 Dead-lettered and set aside, by stage and reason",
+            reasons_sql,
+            ("service", "reason", "count"),
+            U_COUNT,
+            width=12,
+            description="The collector's reasons for each dead letter are in the "
+            "dead-letter topic's records; the processor's are counted here.",
+        )
+    )
+    services_sql = (
+        "SELECT service, instance, updated_at, extract(epoch FROM now() - updated_at) AS age_s, "
+        "counters::text AS counters FROM service_heartbeats ORDER BY 1, 2"
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "服务心跳 Service heartbeats",
+            services_sql,
+            ("service", "instance", "updated_at", "age_s", "counters"),
+            U_SECONDS,
+            width=24,
+            height=6,
+            overrides={"updated_at": U_TIME},
+        )
+    )
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "各企业最新数据 Last data per enterprise",
+            LAST_DATA_SQL,
+            ("enterprise", "name", "last_interval", "last_stored", "silent_s"),
+            U_SECONDS,
+            width=24,
+            height=10,
+            overrides={"last_interval": U_TIME, "last_stored": U_TIME},
+            links=[("enterprise", f"/d/{ENTERPRISE_UID}?var-enterprise=${{__value.raw}}")],
+        )
+    )
+    return board, cat

@@ -1,0 +1,1 @@
+"""Monthly reports: one self-contained HTML file (inline SVG charts) and its tables as CSV."""
