@@ -53,7 +53,7 @@ class AlertsService:
                                  "delivered", "failed", "lag")  # fmt: skip
         self._stop = threading.Event()
         self._instance = f"alerts:{id(self):x}"
-        self._conn: db.Conn | None = None
+        self._connection = db.Reconnecting(settings)
         self._states: dict[str, AlertState] = {}
         self._last: dict[str, Candidate] = {}
         self._rules: list[Rule] = []
@@ -71,17 +71,11 @@ class AlertsService:
         self._stop.set()
 
     def _db(self) -> db.Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = db.connect(self.settings)
-        return self._conn
+        return self._connection.get()
 
     def _drop_db(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-        self._conn = None
+        self._connection.drop()
 
-    # --- main loop -------------------------------------------------------------------------
     def run(self) -> None:
         self._instance = f"{os.uname().nodename}:{os.getpid()}"
         bus_kafka.ensure_topics(self.settings, [self.settings.topic_windows])

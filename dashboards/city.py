@@ -11,6 +11,7 @@ from dashboards.common import (
     U_SHARE,
     Catalog,
     dashboard,
+    intensity_table,
     link_to,
     panel,
     zh_names_sql,
@@ -161,34 +162,13 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         + " ORDER BY r.entity_id"
     )
     board = board.with_panel(
-        panel(
+        intensity_table(
             cat,
-            "table",
             "各区市强度与降幅 Districts: intensities and reductions (YTD)",
             district_sql,
-            (
-                "district",
-                "name_zh",
-                "energy_intensity",
-                "co2_intensity",
-                "water_intensity",
-                "energy_reduction",
-                "co2_reduction",
-                "water_reduction",
-                "status",
-            ),
-            "none",
-            width=24,
-            height=10,
-            overrides={
-                "energy_intensity": INDICATORS[0][2],
-                "co2_intensity": INDICATORS[1][2],
-                "water_intensity": INDICATORS[2][2],
-                "energy_reduction": U_SHARE,
-                "co2_reduction": U_SHARE,
-                "water_reduction": U_SHARE,
-            },
-            links=[("district", link_to(DISTRICT_UID, "district"))],
+            "district",
+            "name_zh",
+            link_to(DISTRICT_UID, "district"),
         )
     )
     for indicator, title, unit in INDICATORS:

@@ -143,6 +143,44 @@ def panel(
     return builder
 
 
+#: the columns of a table of entities' intensities and reductions (after key and name)
+INTENSITY_COLUMNS: Final = (
+    "energy_intensity",
+    "co2_intensity",
+    "water_intensity",
+    "energy_reduction",
+    "co2_reduction",
+    "water_reduction",
+    "status",
+)
+
+
+def intensity_table(
+    cat: Catalog, title: str, sql: str, key: str, name: str, link: str
+) -> cogbuilder.Builder[model.Panel]:
+    """A full-width table of entities with their intensities, reductions and status;
+    ``key`` links to the entity's own dashboard."""
+    return panel(
+        cat,
+        "table",
+        title,
+        sql,
+        (key, name, *INTENSITY_COLUMNS),
+        "none",
+        width=24,
+        height=10,
+        overrides={
+            "energy_intensity": INDICATORS[0][2],
+            "co2_intensity": INDICATORS[1][2],
+            "water_intensity": INDICATORS[2][2],
+            "energy_reduction": U_SHARE,
+            "co2_reduction": U_SHARE,
+            "water_reduction": U_SHARE,
+        },
+        links=[(key, link)],
+    )
+
+
 def variable(
     name: str, label: str, sql: str, cat: Catalog, *, multi: bool = False
 ) -> dash.QueryVariable:

@@ -21,6 +21,7 @@ from dashboards.common import (
     U_SHARE,
     Catalog,
     dashboard,
+    intensity_table,
     link_to,
     panel,
     variable,
@@ -109,34 +110,13 @@ def build(group: Group) -> tuple[dash.Dashboard, Catalog]:
         f"AND $__timeFilter(month)){where} ORDER BY r.entity_id"
     )
     board = board.with_panel(
-        panel(
+        intensity_table(
             cat,
-            "table",
             "企业强度与降幅 Enterprises: intensities and reductions (YTD)",
             members_sql,
-            (
-                "enterprise",
-                "name",
-                "energy_intensity",
-                "co2_intensity",
-                "water_intensity",
-                "energy_reduction",
-                "co2_reduction",
-                "water_reduction",
-                "status",
-            ),
-            "none",
-            width=24,
-            height=10,
-            overrides={
-                "energy_intensity": INDICATORS[0][2],
-                "co2_intensity": INDICATORS[1][2],
-                "water_intensity": INDICATORS[2][2],
-                "energy_reduction": U_SHARE,
-                "co2_reduction": U_SHARE,
-                "water_reduction": U_SHARE,
-            },
-            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+            "enterprise",
+            "name",
+            link_to(ENTERPRISE_UID, "enterprise"),
         )
     )
     board = board.with_panel(

@@ -9,7 +9,6 @@ When the database is down the processor keeps the batch, backs off and retries.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -90,7 +89,7 @@ class Processor:
         self._rollups = RollupRefresher(settings)
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
-        self._conn: db.Conn | None = None
+        self._connection = db.Reconnecting(settings, sink.prepare)
         self._consumer = bus_kafka.consumer(
             settings, client_id=f"processor-{self._instance}", group_id=settings.processor_group
         )
@@ -98,17 +97,10 @@ class Processor:
 
     # --- database connection ----------------------------------------------------------------
     def _db(self) -> db.Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = db.connect(self.settings)
-            sink.prepare(self._conn)
-            self._conn.commit()
-        return self._conn
+        return self._connection.get()
 
     def _drop_db(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-        self._conn = None
+        self._connection.drop()
 
     def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
         """Resume each assigned partition where the database says it was applied up to."""

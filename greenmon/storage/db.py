@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -93,3 +95,31 @@ def detect_edition(conn: Conn) -> Edition:
 def _scalar(conn: Conn, sql: str) -> object:
     row = conn.execute(sql).fetchone()
     return None if row is None else row[0]
+
+
+class Reconnecting:
+    """A service's one connection: opened on first use, and again after it was dropped.
+
+    ``prepare`` runs on every new connection (e.g. to create session staging tables).
+    """
+
+    def __init__(self, settings: Settings, prepare: Callable[[Conn], None] | None = None) -> None:
+        self._settings = settings
+        self._prepare = prepare
+        self._conn: Conn | None = None
+
+    def get(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            conn = connect(self._settings)
+            if self._prepare is not None:
+                self._prepare(conn)
+                conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def drop(self) -> None:
+        """Close the connection (after an error); the next ``get`` opens a new one."""
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+        self._conn = None
