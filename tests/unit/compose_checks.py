@@ -8,8 +8,9 @@ import fnmatch
 import io
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from graphlib import CycleError, TopologicalSorter
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -424,8 +425,12 @@ def check_grafana(stack: Stack) -> Problems:
             f"datasource url {source.get('url')!r} must point at {DATABASE}:{POSTGRES_PORT}"
         )
     json_data = source.get("jsonData") or {}
-    if source.get("user") != env_value(database, "POSTGRES_USER"):
-        problems.append(f"datasource user {source.get('user')!r} is not POSTGRES_USER")
+    login = _read_only_login(present, str(source.get("user")))
+    if login is None:
+        problems.append(
+            f"datasource user {source.get('user')!r} is not created by a service running "
+            "`tenants login USER --group greenmon_inspector` (read-only)"
+        )
     if json_data.get("database") != env_value(database, "POSTGRES_DB"):
         problems.append(f"datasource database {json_data.get('database')!r} is not POSTGRES_DB")
     if json_data.get("timescaledb") is not True:
@@ -436,11 +441,30 @@ def check_grafana(stack: Stack) -> Problems:
     names = variables(password)
     if len(names) != 1:
         problems.append(f"datasource password {password!r} must be one $VARIABLE")
-    elif env_value(grafana, names[0]) != env_value(database, "POSTGRES_PASSWORD"):
+    elif login is not None and env_value(grafana, names[0]) != login[1]:
         problems.append(
-            f"grafana's {names[0]} (datasource password) differs from POSTGRES_PASSWORD"
+            f"grafana's {names[0]} (datasource password) differs from the password the "
+            f"read-only login {source.get('user')!r} is created with"
         )
     return problems
+
+
+def _read_only_login(
+    present: Mapping[str, Mapping[str, Any]], user: str
+) -> tuple[str, str | None] | None:
+    """(service, password) of the compose service that creates ``user`` as a read-only
+    inspector login (``greenmon tenants login USER --group greenmon_inspector``)."""
+    for name, svc in present.items():
+        command = [str(c) for c in svc.get("command") or []]
+        if command[:3] != ["tenants", "login", user]:
+            continue
+        if "--group" not in command or "greenmon_inspector" not in command:
+            continue
+        env_var = "GREENMON_TENANT_PASSWORD"
+        if "--password-env" in command:
+            env_var = command[command.index("--password-env") + 1]
+        return name, env_value(svc, env_var)
+    return None
 
 
 def check_dockerfile(stack: Stack) -> Problems:

@@ -287,9 +287,15 @@ MUTATIONS: list[tuple[str, Callable[[Stack], None], Callable[[Stack], Problems],
     ),
     (
         "datasource password not in grafana's environment",
-        lambda s: _env(s, GRAFANA).pop("GREENMON_DATABASE_PASSWORD"),
+        lambda s: _env(s, GRAFANA).pop("GRAFANA_DB_PASSWORD"),
         check_grafana,
-        "POSTGRES_PASSWORD",
+        "read-only login",
+    ),
+    (
+        "grafana reading as the database owner",
+        lambda s: s.datasource["datasources"][0].update(user="greenmon"),
+        check_grafana,
+        "read-only",
     ),
     (
         "provisioning not mounted",
