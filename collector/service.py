@@ -261,7 +261,7 @@ class Collector:
     def _periodic_refresh(self) -> None:
         try:
             self._refresh_registry()
-        except ServiceError as exc:
+        except (ServiceError, psycopg.Error) as exc:
             log.warning("registry refresh failed: %s", exc)
             self._registry_loaded_at = time.monotonic()
 
@@ -269,7 +269,7 @@ class Collector:
         try:
             with db.connect(self.settings, autocommit=True) as conn:
                 write_heartbeat(conn, "collector", self._instance, counters)
-        except ServiceError as exc:
+        except (ServiceError, psycopg.Error) as exc:
             log.warning("heartbeat not written: %s", exc)
 
     def _shutdown(self) -> None:

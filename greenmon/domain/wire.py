@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
@@ -39,6 +40,7 @@ MAX_BATCH_READINGS: Final = 10_000
 MAX_ID_LEN: Final = 64
 DEFAULT_DURATION_S: Final = 900
 
+_ISO_DATETIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
 
@@ -56,8 +58,12 @@ class ReadingPayload(BaseModel):
     @field_validator("ts", mode="before")
     @classmethod
     def _iso_text(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise ValueError("ts must be an ISO 8601 string with a UTC offset")
+        # pydantic would also read numbers, and numbers as text, as seconds since 1970
+        if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+            raise ValueError(
+                "ts must be an ISO 8601 date and time with a UTC offset, "
+                "like 2025-01-01T00:15:00+08:00"
+            )
         return value
 
 
