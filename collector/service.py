@@ -30,7 +30,7 @@ from greenmon.bus import mqtt as bus_mqtt
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import MAX_PAYLOAD_BYTES, is_batch_topic
 from greenmon.errors import InvalidReading, ServiceError
-from greenmon.observe import Counters, StatsReporter
+from greenmon.observe import Counters, StatsReporter, reason_kind
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.heartbeat import write_heartbeat
@@ -52,6 +52,8 @@ class Collector:
         self.counters = Counters(
             "received", "batches", "produced", "dead_lettered", "acked", "pending"
         )
+        #: dead letters by kind of reason (greenmon.observe.reason_kind)
+        self.reasons = Counters()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._acks = AckQueue(self._send)
@@ -190,6 +192,7 @@ class Collector:
         self, topic: str, payload: bytes, reason: str, now: datetime, *, index: int | None = None
     ) -> Record:
         """A dead letter for ``payload`` (at most DEAD_LETTER_PAYLOAD_MAX bytes of it kept)."""
+        self.reasons.add(reason_kind(reason))
         kept = _clip(payload, DEAD_LETTER_PAYLOAD_MAX)
         if len(kept) < len(payload):
             reason += f" (payload truncated to {len(kept)} of {len(payload)} bytes)"
@@ -268,7 +271,9 @@ class Collector:
     def _heartbeat(self, counters: dict[str, int]) -> None:
         try:
             with db.connect(self.settings, autocommit=True) as conn:
-                write_heartbeat(conn, "collector", self._instance, counters)
+                write_heartbeat(
+                    conn, "collector", self._instance, counters, self.reasons.snapshot()
+                )
         except (ServiceError, psycopg.Error) as exc:
             log.warning("heartbeat not written: %s", exc)
 

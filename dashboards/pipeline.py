@@ -66,10 +66,12 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         )
     )
     reasons_sql = (
-        "SELECT h.service, c.key AS reason, sum(c.value::bigint)::float8 AS count "
+        "SELECT service, reason, sum(count)::float8 AS count FROM ("
+        "SELECT h.service, c.key AS reason, c.value::bigint AS count "
         "FROM service_heartbeats h CROSS JOIN LATERAL jsonb_each_text(h.counters) c "
-        "WHERE c.key IN ('dead_lettered', 'quarantined', 'factor_missing', 'late', "
-        "'duplicates') GROUP BY 1, 2 ORDER BY 1, 2"
+        "WHERE c.key IN ('quarantined', 'factor_missing', 'late', 'duplicates') "
+        "UNION ALL SELECT service, 'dead letter: ' || reason, count FROM dead_letter_reasons"
+        ") r GROUP BY 1, 2 ORDER BY 1, 3 DESC"
     )
     board = board.with_panel(
         panel(
@@ -80,8 +82,8 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             ("service", "reason", "count"),
             U_COUNT,
             width=12,
-            description="The collector's reasons for each dead letter are in the "
-            "dead-letter topic's records; the processor's are counted here.",
+            description="Dead letters counted by kind of reason (each record, with its "
+            "raw payload, is in the dead-letter topic), and what the processor set aside.",
         )
     )
     services_sql = (

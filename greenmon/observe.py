@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -97,3 +98,17 @@ class StatsReporter:
         fields = " ".join(f"{k}=%s" for k in snap)
         self._log.info("stats " + fields, *snap.values(), extra=dict(extra or {}))
         return snap
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", re.IGNORECASE)
+
+
+def reason_kind(reason: str) -> str:
+    """A dead letter's reason without its particulars, to count reasons by kind.
+
+    ``unknown meter 'M7': not in the registry`` -> ``unknown meter …: not in the registry``
+    """
+    first = reason.split(";", 1)[0]
+    kind = _NUMBER.sub("N", _QUOTED.sub("…", first)).strip()
+    return kind[:120]

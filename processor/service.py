@@ -29,7 +29,7 @@ from greenmon.domain.reference import MeterKind
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord, decode_record
 from greenmon.errors import InvalidReading, ServiceError
-from greenmon.observe import Counters, StatsReporter
+from greenmon.observe import Counters, StatsReporter, reason_kind
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.factor_store import electricity_methods, read_factors
@@ -81,6 +81,8 @@ class Processor:
             "db_retries",
             "lag",
         )
+        #: dead letters by kind of reason (greenmon.observe.reason_kind)
+        self.reasons = Counters()
         self._stop = threading.Event()
         self._instance = f"{socket.gethostname()}:{os.getpid()}"
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
@@ -258,6 +260,8 @@ class Processor:
         c.add("duplicates", len(readings) - len(new))
         c.add("intervals", len(booking.rows))
         c.add("dead_lettered", len(dead))
+        for _payload, reason, _origin in dead:
+            self.reasons.add(reason_kind(reason))
         c.add("quarantined", len(booking.quarantined))
         c.add("factor_missing", len(booking.factor_gaps))
         c.add("out_of_order", booking.out_of_order)
@@ -346,7 +350,9 @@ class Processor:
     def _heartbeat(self, counters: dict[str, int]) -> None:
         try:
             with db.connect(self.settings, autocommit=True) as conn:
-                write_heartbeat(conn, "processor", self._instance, counters)
+                write_heartbeat(
+                    conn, "processor", self._instance, counters, self.reasons.snapshot()
+                )
         except (ServiceError, psycopg.Error) as exc:
             log.warning("heartbeat not written: %s", exc)
 

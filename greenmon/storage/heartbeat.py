@@ -10,7 +10,23 @@ from greenmon.errors import ServiceError
 from greenmon.storage.db import Conn
 
 
-def write_heartbeat(conn: Conn, service: str, instance: str, counters: Mapping[str, int]) -> None:
+def write_heartbeat(
+    conn: Conn,
+    service: str,
+    instance: str,
+    counters: Mapping[str, int],
+    reasons: Mapping[str, int] | None = None,
+) -> None:
+    """Store a service's counters (and its dead letters counted by kind of reason)."""
+    if reasons:
+        keys = sorted(reasons)
+        conn.execute(
+            "INSERT INTO dead_letter_reasons (service, instance, reason, count) "
+            "SELECT %s, %s, r, c FROM unnest(%s::text[], %s::bigint[]) AS u(r, c) "
+            "ON CONFLICT (service, instance, reason) DO UPDATE SET count = EXCLUDED.count, "
+            "updated_at = now()",
+            (service, instance, keys, [reasons[k] for k in keys]),
+        )
     conn.execute(
         "INSERT INTO service_heartbeats (service, instance, counters) VALUES (%s, %s, %s) "
         "ON CONFLICT (service, instance) DO UPDATE SET counters = EXCLUDED.counters, "

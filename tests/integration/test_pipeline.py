@@ -18,6 +18,7 @@ from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading, generate
 from greenmon.feeds.truth import TruthRow, truth_rows
 from greenmon.settings import Settings
+from greenmon.storage import db
 from tests.integration.conftest import Pipeline, read_topic
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,23 @@ def test_bad_input_is_dead_lettered_and_pipeline_keeps_going(pipeline: Pipeline)
     assert by_origin[bad[1][0]]["payload"] == good.payload().decode()
     assert pipeline.wait_stored(len(readings)) == len(readings), pipeline.logs()
     assert pipeline.procs["collector"].alive() and pipeline.procs["processor"].alive()
+    # counted by kind of reason for the pipeline-health dashboard
+    expected = {
+        "payload is not valid JSON: Expecting value: line N column N (char N)": 1,
+        "unknown meter …: not in the registry": 1,
+        "meter … does not belong to enterprise …": 1,
+    }
+    deadline = time.monotonic() + 20
+    while True:
+        with db.connect(pipeline.settings) as conn:
+            rows = conn.execute(
+                "SELECT reason, count FROM dead_letter_reasons WHERE service = 'collector'"
+            ).fetchall()
+        got = {str(r): int(c) for r, c in rows}
+        if got == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert got == expected
 
 
 def test_kill_9_of_collector_and_processor_loses_nothing_books_nothing_twice(

@@ -175,3 +175,17 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         s.timezone = "UTC"
     assert s.timezone == "Asia/Shanghai"
+
+
+def test_reason_kind_drops_the_particulars() -> None:
+    from greenmon.observe import reason_kind
+
+    assert reason_kind("unknown meter 'M7': not in the registry") == (
+        "unknown meter …: not in the registry"
+    )
+    assert reason_kind("meter 'A-1' does not belong to enterprise 'B'") == (
+        "meter … does not belong to enterprise …"
+    )
+    # several problems: the first one names the kind; numbers do not split kinds
+    assert reason_kind("value: Input should be >= 0; unit: bad") == "value: Input should be >= N"
+    assert reason_kind("payload of 70000 bytes exceeds 65536") == "payload of N bytes exceeds N"
