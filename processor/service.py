@@ -84,6 +84,8 @@ class Processor:
         #: dead letters by kind of reason (greenmon.observe.reason_kind)
         self.reasons = Counters()
         self._stop = threading.Event()
+        self._side_failures = 0  # value-added / roll-up database failures in a row
+        self._side_retry_at = 0.0  # monotonic time before which they are not retried
         self._instance = f"{socket.gethostname()}:{os.getpid()}"
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
         self._booker_loaded_at = -BOOKER_REFRESH_S
@@ -149,9 +151,10 @@ class Processor:
                 )
                 if polled:
                     self._process(polled)
-                self._poll_value_added()
-                if self._rollups.due():
-                    self._refresh_rollups()
+                if time.monotonic() >= self._side_retry_at:  # not backing off
+                    self._poll_value_added()
+                    if self._rollups.due():
+                        self._refresh_rollups()
                 self._update_lag()
                 if stats.due():
                     self._heartbeat(stats.report())
@@ -164,19 +167,34 @@ class Processor:
         try:
             self._value_added.poll_once(self._db())
         except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-            log.warning("value-added not stored yet (database): %s", exc)
+            delay = self._side_task_failed()
+            log.warning("value-added not stored yet (database), retrying in %.1f s: %s", delay, exc)
             self._drop_db()
+        else:
+            self._side_failures = 0
 
     def _refresh_rollups(self) -> None:
         try:
             self._rollups.refresh(self._db())
         except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-            log.warning("roll-ups not refreshed (database): %s", exc)
+            delay = self._side_task_failed()
+            log.warning("roll-ups not refreshed (database), retrying in %.1f s: %s", delay, exc)
             self._drop_db()
         except psycopg.Error:
             # roll-ups are derived data: a fault there must not stop the bookings
             log.exception("roll-up refresh failed; bookings go on, it is retried later")
             self._drop_db()
+
+    def _side_task_failed(self) -> float:
+        """Back off the loop's own database work (value-added, roll-ups) after a failure.
+
+        Without it an idle processor would try, and log, every poll while the database
+        is down. Returns the delay: 1 s doubling per failure in a row, up to the maximum.
+        """
+        self._side_failures += 1
+        delay = float(min(0.5 * 2 ** min(self._side_failures, 10), self.settings.db_retry_max_s))
+        self._side_retry_at = time.monotonic() + delay
+        return delay
 
     def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         attempt = 0

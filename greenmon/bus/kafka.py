@@ -20,15 +20,20 @@ log = logging.getLogger(__name__)
 
 
 def producer(settings: Settings, *, client_id: str) -> KafkaProducer:
-    """An idempotent producer: acks from all replicas, ordered retries per partition."""
+    """A producer acked by all replicas, retrying in order, one request in flight."""
     return KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=client_id,
         acks="all",
-        enable_idempotence=True,
+        # Not the idempotent producer: a broker restarted with a batch in flight can
+        # answer its retry DUPLICATE_SEQUENCE_NUMBER without having stored it (seen with
+        # tansu), which the client counts as success, and the MQTT message would be
+        # acknowledged for a record that is gone. One request in flight keeps each
+        # partition in order; a duplicate from a retry is booked once downstream.
+        enable_idempotence=False,
         linger_ms=5,
         batch_size=256 * 1024,
-        max_in_flight_requests_per_connection=5,
+        max_in_flight_requests_per_connection=1,
         retries=2**31 - 1,
         delivery_timeout_ms=120_000,
         request_timeout_ms=30_000,

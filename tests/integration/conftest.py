@@ -208,12 +208,23 @@ def pipeline(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
 class PacedFeed:
     """Publishes ``readings`` in a background thread, paced to last about ``seconds``.
 
-    Faults injected while it runs hit a pipeline that has data flowing; ``join()``
-    waits for every reading to be PUBACKed and re-raises the publisher's error.
+    With ``rounds`` > 1 the readings are cut into that many consecutive parts: the first
+    is published at once, each further one when the test calls ``release()``. A test
+    injects a fault while a part flows and releases the next part after it, so there is
+    data in flight at every fault however slow the machine is. Each part is paced on its
+    readings' timestamps, at the speed that makes the whole feed last ``seconds``.
+    ``join()`` releases what is left, waits until every reading is PUBACKed and re-raises
+    the publisher's error.
     """
 
     def __init__(
-        self, readings: list[SimReading], settings: Settings, seconds: float, client_id: str
+        self,
+        readings: list[SimReading],
+        settings: Settings,
+        seconds: float,
+        client_id: str,
+        *,
+        rounds: int = 1,
     ) -> None:
         self.readings = readings
         first, last = readings[0].ts.timestamp(), readings[-1].ts.timestamp()
@@ -223,19 +234,36 @@ class PacedFeed:
         self.sent = 0
         self.published = 0  # progress, as the publisher reports it
         self.error: BaseException | None = None
+        size = -(-len(readings) // rounds)
+        self._parts = [readings[i : i + size] for i in range(0, len(readings), size)]
+        self._gates = [threading.Event() for _ in self._parts]
+        self._gates[0].set()
+        self._waiting = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"feed-{client_id}", daemon=True)
 
     def _progress(self, count: int) -> None:
         self.published = count
 
+    def _paced(self) -> Iterator[SimReading]:
+        for part, gate in zip(self._parts, self._gates, strict=True):
+            if not gate.is_set():
+                self._waiting.set()
+                gate.wait()
+                self._waiting.clear()
+            origin: tuple[float, float] | None = None
+            for reading in part:
+                sim = reading.ts.timestamp()
+                if origin is None:
+                    origin = (sim, time.monotonic())
+                delay = origin[1] + (sim - origin[0]) / self.speed - time.monotonic()
+                if delay > 0.001:
+                    time.sleep(delay)
+                yield reading
+
     def _run(self) -> None:
         try:
             self.sent = publish(
-                self.readings,
-                self.settings,
-                speed=self.speed,
-                client_id=self.client_id,
-                progress=self._progress,
+                self._paced(), self.settings, client_id=self.client_id, progress=self._progress
             )
         except BaseException as exc:
             self.error = exc
@@ -244,10 +272,27 @@ class PacedFeed:
         self._thread.start()
         return self
 
+    def release(self) -> None:
+        """Let the next part of the feed go."""
+        for gate in self._gates:
+            if not gate.is_set():
+                gate.set()
+                return
+
+    def released(self) -> int:
+        """How many readings the parts released so far hold."""
+        return sum(len(p) for p, g in zip(self._parts, self._gates, strict=True) if g.is_set())
+
+    def waiting(self) -> bool:
+        """True while the feed has published all it may and waits for ``release()``."""
+        return self._waiting.is_set()
+
     def running(self) -> bool:
         return self._thread.is_alive()
 
     def join(self, timeout: float = 120.0) -> int:
+        for gate in self._gates:
+            gate.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise AssertionError(f"feed {self.client_id} still publishing after {timeout} s")
