@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -18,7 +18,7 @@ from greenmon.feeds.simulator import SimReading, generate
 from greenmon.feeds.truth import TruthRow, truth_rows
 from greenmon.settings import Settings
 from greenmon.storage import db
-from tests.integration.conftest import Pipeline, read_topic
+from tests.integration.conftest import Pipeline, assert_matches_truth, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -85,17 +85,6 @@ def _assert_stored_exactly(pipeline: Pipeline, readings: list[SimReading]) -> No
     }
 
 
-def _assert_matches_truth(pipeline: Pipeline, truth: list[TruthRow], days: int) -> None:
-    """Per meter per local day, booked consumption equals the truth: nothing booked twice."""
-    rows = pipeline.export("meter", "day", START, START + timedelta(days=days - 1))
-    stored = {(r.id, r.period_start.date()): r.quantity for r in rows}
-    assert set(stored) == {(t.meter_id, t.day) for t in truth}
-    for t in truth:
-        quantity = stored[(t.meter_id, t.day)]
-        assert quantity is not None
-        assert abs(quantity - float(t.quantity)) <= 1e-9 * float(t.quantity), (t, quantity)
-
-
 def test_batch_with_good_and_bad_readings(pipeline: Pipeline) -> None:
     registry, readings, truth = _fleet(seed=21, days=2)
     pipeline.load_registry(registry)
@@ -145,7 +134,7 @@ def test_batch_with_good_and_bad_readings(pipeline: Pipeline) -> None:
     dead = read_topic(pipeline.settings, pipeline.settings.topic_dlq, expected=len(bad) + 2)
     time.sleep(1.0)  # anything extra would be late: look again
     _assert_stored_exactly(pipeline, readings)
-    _assert_matches_truth(pipeline, truth, days=2)
+    assert_matches_truth(pipeline, truth, START, 2)
 
     assert len(dead) == len(bad) + 2
     per_reading = {d["index"]: d for d in dead if "index" in d}
@@ -193,5 +182,5 @@ def test_collector_killed_mid_batches_books_each_reading_once(pipeline: Pipeline
     assert pipeline.wait_stored(len(readings)) == len(readings), pipeline.logs()
     pipeline.wait_idle()
     _assert_stored_exactly(pipeline, readings)
-    _assert_matches_truth(pipeline, truth, days=4)
+    assert_matches_truth(pipeline, truth, START, 4)
     assert read_topic(pipeline.settings, pipeline.settings.topic_dlq, 1, timeout=2.0) == []

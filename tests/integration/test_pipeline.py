@@ -19,7 +19,7 @@ from greenmon.feeds.simulator import SimReading, generate
 from greenmon.feeds.truth import TruthRow, truth_rows
 from greenmon.settings import Settings
 from greenmon.storage import db
-from tests.integration.conftest import Pipeline, read_topic
+from tests.integration.conftest import Pipeline, assert_matches_truth, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -34,23 +34,6 @@ def _fleet(seed: int) -> tuple[Registry, list[SimReading], list[TruthRow]]:
     return registry, readings, truth
 
 
-def _assert_matches_truth(pipeline: Pipeline, truth: list[TruthRow]) -> None:
-    """Per meter per local day, the stored consumption equals the truth (rel. error <= 1e-9)."""
-    rows = pipeline.export("meter", "day", START, START + timedelta(days=DAYS - 1))
-    stored = {(r.id, r.period_start.date()): r for r in rows}
-    assert len(truth) == 12 * DAYS
-    for t in truth:
-        row = stored.get((t.meter_id, t.day))
-        assert row is not None, f"nothing stored for {t.meter_id} on {t.day}"
-        assert row.unit == t.unit
-        assert row.quantity is not None
-        expected = float(t.quantity)
-        assert abs(row.quantity - expected) <= 1e-9 * abs(expected), (
-            f"{t.meter_id} {t.day}: stored {row.quantity!r}, truth {t.quantity}"
-        )
-    assert set(stored) == {(t.meter_id, t.day) for t in truth}
-
-
 def test_simulated_fleet_matches_ground_truth(pipeline: Pipeline) -> None:
     registry, readings, truth = _fleet(seed=7)
     pipeline.load_registry(registry)
@@ -60,7 +43,8 @@ def test_simulated_fleet_matches_ground_truth(pipeline: Pipeline) -> None:
     assert sent == len(readings)
     assert pipeline.wait_stored(len(readings)) == len(readings), pipeline.logs()
     pipeline.wait_idle()
-    _assert_matches_truth(pipeline, truth)
+    assert len(truth) == 12 * DAYS
+    assert_matches_truth(pipeline, truth, START, DAYS)
     # the enterprise roll-up is the sum of its meters' tce, computed here independently
     per_meter = pipeline.export("meter", "month", START, START + timedelta(days=DAYS - 1))
     per_enterprise = pipeline.export("enterprise", "month", START, START + timedelta(days=DAYS - 1))
@@ -160,4 +144,5 @@ def test_kill_9_of_collector_and_processor_loses_nothing_books_nothing_twice(
     assert done.is_set()
     assert pipeline.wait_stored(len(readings)) == len(readings), pipeline.logs()
     pipeline.wait_idle()
-    _assert_matches_truth(pipeline, truth)
+    assert len(truth) == 12 * DAYS
+    assert_matches_truth(pipeline, truth, START, DAYS)
