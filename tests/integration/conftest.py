@@ -169,19 +169,20 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 3
     return out
 
 
-@pytest.fixture
-def pipeline_settings(local_services: LocalServices) -> Settings:
-    """Settings for one test: a fresh database (migrated) and fresh topics."""
+def fresh_settings(local_services: LocalServices, prefix: str = "t") -> Settings:
+    """Settings on the session's services with a fresh database (migrated) and topics."""
     tag = uuid.uuid4().hex[:10]
     admin = local_services.settings()
     with psycopg.connect(admin.database_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "t_{tag}"')
+        conn.execute(f'CREATE DATABASE "{prefix}_{tag}"')
     base = admin.database_url.rsplit("/", 1)[0]
     settings = local_services.settings(
-        database_url=f"{base}/t_{tag}",
+        database_url=f"{base}/{prefix}_{tag}",
         topic_readings=f"readings-{tag}",
         topic_dlq=f"dlq-{tag}",
         topic_value_added=f"value-added-{tag}",
+        topic_late=f"late-{tag}",
+        topic_windows=f"windows-{tag}",
         processor_group=f"processor-{tag}",
         collector_client_id=f"collector-{tag}",
         kafka_session_timeout_ms=6000,
@@ -191,6 +192,12 @@ def pipeline_settings(local_services: LocalServices) -> Settings:
     )
     migrate(settings)
     return settings
+
+
+@pytest.fixture
+def pipeline_settings(local_services: LocalServices) -> Settings:
+    """Settings for one test: a fresh database (migrated) and fresh topics."""
+    return fresh_settings(local_services)
 
 
 @pytest.fixture

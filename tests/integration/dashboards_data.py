@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from greenmon.domain.reference import MeterKind
@@ -24,8 +23,7 @@ from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading, generate
 from greenmon.settings import Settings
 from greenmon.storage import db
-from greenmon.storage.migrate import migrate
-from tests.integration.conftest import Pipeline, run_cli
+from tests.integration.conftest import Pipeline, fresh_settings, run_cli
 from tests.plugins.services import LocalServices
 
 START = date(2025, 1, 14)
@@ -45,25 +43,7 @@ class Filled:
 
 
 def _settings(local_services: LocalServices) -> Settings:
-    tag = uuid.uuid4().hex[:10]
-    admin = local_services.settings()
-    with psycopg.connect(admin.database_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "d_{tag}"')
-    base = admin.database_url.rsplit("/", 1)[0]
-    settings = local_services.settings(
-        database_url=f"{base}/d_{tag}",
-        topic_readings=f"readings-{tag}",
-        topic_dlq=f"dlq-{tag}",
-        topic_value_added=f"value-added-{tag}",
-        processor_group=f"processor-{tag}",
-        collector_client_id=f"collector-{tag}",
-        kafka_session_timeout_ms=6000,
-        stats_interval_s=1.0,
-        processor_poll_ms=100,
-        rollup_refresh_s=1.0,
-    )
-    migrate(settings)
-    return settings
+    return fresh_settings(local_services, prefix="d")
 
 
 def _faults(registry: Registry, readings: list[SimReading]) -> tuple[str, list[SimReading]]:
