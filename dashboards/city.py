@@ -97,17 +97,23 @@ BEHIND_COLUMNS: Final = (
 MARGINS: Final = {"energy_margin": U_SHARE, "co2_margin": U_SHARE, "water_margin": U_SHARE}
 
 
-def build() -> tuple[dash.Dashboard, Catalog]:
-    cat = Catalog(UID)
-    board = dashboard(UID, "全市总览 City overview", ["city"], "now-1y")
-    board = board.with_row(dash.Row("全市 City — year to date"))
+def headline_panels(
+    board: dash.Dashboard,
+    cat: Catalog,
+    entity: str,
+    id_sql: str,
+    where: str,
+    reductions_description: str = "",
+) -> dash.Dashboard:
+    """An entity's year-to-date headline: its three intensities, the share of its
+    enterprises on track, its reductions against the target, and data completeness."""
     for indicator, title, unit in INDICATORS:
         board = board.with_panel(
             panel(
                 cat,
                 "stat",
                 f"{title} (YTD)",
-                intensity_stat_sql("city", "'city'", indicator),
+                intensity_stat_sql(entity, id_sql, indicator),
                 ("value",),
                 unit,
                 width=6,
@@ -119,7 +125,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             cat,
             "stat",
             "达标企业占比 Enterprises on track",
-            on_track_sql(""),
+            on_track_sql(where),
             ("on_track_share",),
             U_SHARE,
             width=6,
@@ -131,13 +137,12 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             cat,
             "timeseries",
             "累计降幅与目标 Cumulative reduction vs target",
-            reductions_sql("city", "'city'"),
+            reductions_sql(entity, id_sql),
             ("time", *(f"{i} {s}" for i, _, _ in INDICATORS for s in ("reduction", "target"))),
             U_SHARE,
             width=18,
             height=9,
-            description="Reduction since the 2020 baseline (year to date) and the "
-            "reduction the year's trajectory asks for.",
+            description=reductions_description,
         )
     )
     board = board.with_panel(
@@ -145,12 +150,28 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             cat,
             "stat",
             "数据完整率 Data completeness (30 d)",
-            completeness_sql(""),
+            completeness_sql(where),
             ("completeness",),
             U_SHARE,
             width=6,
             height=9,
         )
+    )
+    return board
+
+
+def build() -> tuple[dash.Dashboard, Catalog]:
+    cat = Catalog(UID)
+    board = dashboard(UID, "全市总览 City overview", ["city"], "now-1y")
+    board = board.with_row(dash.Row("全市 City — year to date"))
+    board = headline_panels(
+        board,
+        cat,
+        "city",
+        "'city'",
+        "",
+        reductions_description="Reduction since the 2020 baseline (year to date) and the "
+        "reduction the year's trajectory asks for.",
     )
     board = board.with_row(dash.Row("十区市 Districts"))
     district_sql = (

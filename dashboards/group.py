@@ -11,14 +11,9 @@ from dashboards.city import (
     ENTERPRISE_UID,
     MARGINS,
     behind_sql,
-    completeness_sql,
-    intensity_stat_sql,
-    on_track_sql,
-    reductions_sql,
+    headline_panels,
 )
 from dashboards.common import (
-    INDICATORS,
-    U_SHARE,
     Catalog,
     dashboard,
     intensity_table,
@@ -51,55 +46,7 @@ def build(group: Group) -> tuple[dash.Dashboard, Catalog]:
     )
     where = f" AND e.{group} = '${group}'"
     board = board.with_row(dash.Row(f"{TITLES[group]} ${group} — year to date"))
-    for indicator, title, unit in INDICATORS:
-        board = board.with_panel(
-            panel(
-                cat,
-                "stat",
-                f"{title} (YTD)",
-                intensity_stat_sql(group, f"'${group}'", indicator),
-                ("value",),
-                unit,
-                width=6,
-                height=5,
-            )
-        )
-    board = board.with_panel(
-        panel(
-            cat,
-            "stat",
-            "达标企业占比 Enterprises on track",
-            on_track_sql(where),
-            ("on_track_share",),
-            U_SHARE,
-            width=6,
-            height=5,
-        )
-    )
-    board = board.with_panel(
-        panel(
-            cat,
-            "timeseries",
-            "累计降幅与目标 Cumulative reduction vs target",
-            reductions_sql(group, f"'${group}'"),
-            ("time", *(f"{i} {s}" for i, _, _ in INDICATORS for s in ("reduction", "target"))),
-            U_SHARE,
-            width=18,
-            height=9,
-        )
-    )
-    board = board.with_panel(
-        panel(
-            cat,
-            "stat",
-            "数据完整率 Data completeness (30 d)",
-            completeness_sql(where),
-            ("completeness",),
-            U_SHARE,
-            width=6,
-            height=9,
-        )
-    )
+    board = headline_panels(board, cat, group, f"'${group}'", where)
     board = board.with_row(dash.Row("企业 Enterprises"))
     members_sql = (
         "SELECT r.entity_id AS enterprise, e.name, r.energy_intensity, r.co2_intensity, "
