@@ -132,27 +132,52 @@ def send_webhook(url: str, secret: str, doc: dict[str, Any], delivery_id: int) -
         raise DeliveryError(f"webhook answered HTTP {status}")
 
 
-def send_email(settings: Settings, to: str, doc: dict[str, Any]) -> None:
-    if settings.smtp_url is None:
-        raise DeliveryError("no SMTP server configured (GREENMON_SMTP_URL)")
-    parts = urlsplit(settings.smtp_url)
+def _smtp_tls(settings: Settings) -> ssl.SSLContext:
+    ca = settings.smtp_ca_file
+    return ssl.create_default_context(cafile=str(ca) if ca is not None else None)
+
+
+def _smtp_connect(settings: Settings, url: str) -> smtplib.SMTP:
+    """A connection to ``smtp://`` (STARTTLS if configured) or ``smtps://`` (TLS from the start)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if parts.scheme == "smtps":
+        return smtplib.SMTP_SSL(host, parts.port or 465, timeout=TIMEOUT_S,
+                                context=_smtp_tls(settings))  # fmt: skip
+    s = smtplib.SMTP(host, parts.port or 25, timeout=TIMEOUT_S)
+    if settings.smtp_starttls:
+        try:
+            s.starttls(context=_smtp_tls(settings))
+        except BaseException:
+            s.close()
+            raise
+    return s
+
+
+def email_message(settings: Settings, to: str, doc: dict[str, Any]) -> EmailMessage:
+    """Plain text and HTML alternatives of one alert."""
     msg = EmailMessage()
     msg["Subject"] = summary(doc)[:200]
     msg["From"] = settings.smtp_from
     msg["To"] = to
     msg.set_content(render_text(doc))
     msg.add_alternative(render_html(doc), subtype="html")
+    return msg
+
+
+def send_email(settings: Settings, to: str, doc: dict[str, Any]) -> None:
+    if settings.smtp_url is None:
+        raise DeliveryError("no SMTP server configured (GREENMON_SMTP_URL)")
+    msg = email_message(settings, to, doc)
     try:
-        with smtplib.SMTP(parts.hostname or "127.0.0.1", parts.port or 25, timeout=TIMEOUT_S) as s:
-            if settings.smtp_starttls:
-                s.starttls(context=ssl.create_default_context())
+        with _smtp_connect(settings, settings.smtp_url) as s:
             if settings.smtp_username:
                 password = (
                     settings.smtp_password.get_secret_value() if settings.smtp_password else ""
                 )
                 s.login(settings.smtp_username, password)
             s.send_message(msg)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError is an OSError
         raise DeliveryError(f"SMTP: {exc}") from None
 
 

@@ -171,7 +171,7 @@ class Match(_Strict):
 
 ConditionKind = Literal["threshold", "behind_target", "cap_burn", "silent", "data_quality"]
 _SCOPES: dict[str, tuple[str, ...]] = {
-    "threshold": ("meter",),
+    "threshold": ("meter", "enterprise", "district", "industry", "city"),
     "behind_target": ("enterprise", "district", "industry", "city"),
     "cap_burn": ("enterprise",),
     "silent": ("meter",),
@@ -214,6 +214,11 @@ class Rule(_Strict):
             raise ValueError(f"needs exactly one condition of {', '.join(_SCOPES)}; has {kinds}")
         if self.scope not in _SCOPES[kinds[0]]:
             raise ValueError(f"{kinds[0]} rules have scope {' or '.join(_SCOPES[kinds[0]])}")
+        t = self.threshold
+        if (t is not None and self.scope != "meter" and t.measure != "demand_kw"
+                and len(self.match.carrier) != 1):  # fmt: skip
+            raise ValueError(f"a {self.scope} {t.measure} threshold sums one carrier: "
+                                 "give exactly one in match.carrier")  # fmt: skip
         if self.enterprise is not None:
             object.__setattr__(
                 self, "match", self.match.model_copy(update={"enterprise": [self.enterprise]})

@@ -25,7 +25,7 @@ import psycopg
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from alerts import checks, store
+from alerts import aggregate, checks, store
 from alerts.channels import alert_topic, dashboard_link, summary
 from alerts.checks import Candidate
 from alerts.delivery import DeliveryWorker
@@ -161,11 +161,22 @@ class AlertsService:
                 for w, key in zip(windows, keys, strict=True)
                 for c in checks.threshold_candidates(self._rules, w, totals.get(key))
             ]
+            candidates += self._aggregates(conn, keys)
             self._apply(conn, candidates)
         self.counters.add("windows", len(windows))
         with contextlib.suppress(Exception):
             self._consumer.commit()
         self.worker.wake()
+
+    def _aggregates(self, conn: db.Conn, keys: list[tuple[str, datetime]]) -> list[Candidate]:
+        """Threshold rules on entities: their members' stored slots, summed."""
+        reqs = aggregate.requests(self._rules, keys, self._meters)
+        if not reqs:
+            return []
+        members = sorted({m for r in reqs for m in r.members})
+        slots = sorted({s for r in reqs for s in r.slots})
+        stored = store.slot_quantities(conn, members, slots)
+        return aggregate.candidates(reqs, stored, store.newest_slots(conn, members))
 
     def _on_tick(self) -> None:
         now = datetime.now(UTC)

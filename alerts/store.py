@@ -166,10 +166,15 @@ class MeterInfo:
     enterprise_id: str
     carrier: str
     unit: str
+    district: str = ""
+    industry: str = ""
 
 
 def meters(conn: Conn) -> dict[str, MeterInfo]:
-    rows = conn.execute("SELECT meter_id, enterprise_id, carrier, unit FROM meters").fetchall()
+    rows = conn.execute(
+        "SELECT m.meter_id, m.enterprise_id, m.carrier, m.unit, e.district, e.industry "
+        "FROM meters m JOIN enterprises e USING (enterprise_id)"
+    ).fetchall()
     return {r[0]: MeterInfo(*r) for r in rows}
 
 
@@ -190,6 +195,30 @@ def slot_totals(conn: Conn, keys: list[tuple[str, datetime]]) -> dict[tuple[str,
     return {(r[0], r[1]): float(r[2]) for r in rows}
 
 
+def slot_quantities(
+    conn: Conn, meter_ids: list[str], slots: list[datetime]
+) -> dict[tuple[str, datetime], float]:
+    """Stored quantity of those meters in those slots (the rows that exist)."""
+    if not meter_ids or not slots:
+        return {}
+    rows = conn.execute(
+        "SELECT meter_id, interval_start, quantity FROM consumption_15m "
+        "WHERE meter_id = ANY(%s) AND interval_start = ANY(%s)",
+        (meter_ids, slots),
+    ).fetchall()
+    return {(r[0], r[1]): float(r[2]) for r in rows}
+
+
+def newest_slots(conn: Conn, meter_ids: list[str]) -> dict[str, datetime | None]:
+    """Each meter's newest stored 15-minute slot (None: nothing stored)."""
+    rows = conn.execute(
+        "SELECT k.m, (SELECT max(c.interval_start) FROM consumption_15m c WHERE c.meter_id = k.m) "
+        "FROM unnest(%s::text[]) AS k(m)",
+        (meter_ids,),
+    ).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
 def arrivals_since(conn: Conn, since: datetime) -> dict[str, datetime]:
     """Newest wall-clock arrival (stored_at) per meter of readings stored after ``since``."""
     rows = conn.execute(
@@ -201,13 +230,15 @@ def arrivals_since(conn: Conn, since: datetime) -> dict[str, datetime]:
 def latest_ytd(
     conn: Conn, entity: str, indicator: str
 ) -> list[tuple[str, date, float | None, float | None, float | None]]:
-    """(entity_id, month, intensity, trajectory, energy_tce) of each entity's newest ytd row."""
+    """(entity_id, month, intensity, trajectory, energy_tce) of each entity's newest ytd row
+    with data (a year without readings yet, or one the roll-ups reach only for its r12
+    window, does not hide the last year that has them)."""
     if indicator not in ("energy", "co2", "water"):
         raise ValueError(indicator)
     rows = conn.execute(
         f"SELECT DISTINCT ON (entity_id) entity_id, month, {indicator}_intensity, "
         f"{indicator}_trajectory, energy_tce FROM rollups WHERE entity = %s AND kind = 'ytd' "
-        "ORDER BY entity_id, month DESC",
+        "AND (energy_tce > 0 OR co2_t > 0 OR water_m3 > 0) ORDER BY entity_id, month DESC",
         (entity,),
     ).fetchall()
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]

@@ -123,11 +123,16 @@ class Settings(BaseSettings):
     dashboard_url: str = Field(
         "http://localhost:3000", description="Grafana base URL linked from alert messages"
     )
-    smtp_url: str | None = Field(None, description="SMTP server for alert mail (smtp://host:port)")
+    smtp_url: str | None = Field(
+        None, description="SMTP server for alert mail (smtp://host:port, smtps:// for TLS)"
+    )
     smtp_username: str | None = Field(None, description="SMTP login user")
     smtp_password: SecretStr | None = Field(None, description="SMTP login password")
     smtp_from: str = Field("greenmon@localhost", description="sender address of alert mail")
     smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_ca_file: Path | None = Field(
+        None, description="CA bundle to verify the SMTP server (default: the system's)"
+    )
 
     # --- logging ----------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
@@ -148,6 +153,13 @@ class Settings(BaseSettings):
     def _mqtt_scheme(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("mqtt", "mqtts"):
             raise ValueError("mqtt_url must start with mqtt:// or mqtts://")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("smtp", "smtps"):
+            raise ValueError("smtp_url must start with smtp:// or smtps://")
         return value
 
     @field_validator("kafka_url")

@@ -294,11 +294,15 @@ def parse_config(text: str) -> AccountingConfig:
     )
 
 
+def packaged_plan_text() -> str:
+    """The packaged plan file (TOML), a starting point for a city's own."""
+    return resources.files("greenmon.accounting").joinpath("data/plan.toml").read_text("utf-8")
+
+
 @functools.cache
 def default_config() -> AccountingConfig:
     """The packaged configuration: the 14th Five-Year Plan with the national targets."""
-    text = resources.files("greenmon.accounting").joinpath("data/plan.toml").read_text("utf-8")
-    return parse_config(text)
+    return parse_config(packaged_plan_text())
 
 
 def electricity_method_for(

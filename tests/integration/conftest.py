@@ -36,6 +36,7 @@ from greenmon.storage import db
 from greenmon.storage.heartbeat import wait_subscribed
 from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
+from tests.integration.alert_peers import mailbox, receiver  # noqa: F401 (fixtures)
 from tests.plugins.services import LocalServices
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -5,26 +5,20 @@ generated passwords and ACL)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from greenmon.domain.reference import Carrier, MeterKind
@@ -37,6 +31,7 @@ from greenmon.local.mqtt_auth import DEFAULT_COLLECTOR_USER, issue_credentials
 from greenmon.local.ports import free_port
 from greenmon.settings import Settings
 from greenmon.storage import db
+from tests.integration.alert_peers import SECRETS, Mailbox, WebhookReceiver
 from tests.integration.conftest import Pipeline
 from tests.integration.test_ingest_security import connect
 
@@ -44,7 +39,6 @@ pytestmark = pytest.mark.integration
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2025, 3, 3, tzinfo=TZ)
-SECRETS = {"A": "alpha-secret", "B": "beta-secret"}
 REGISTRY = Registry(
     enterprises=(
         Enterprise("A", "Alpha Chemicals", "xihaian", "chemicals"),
@@ -55,81 +49,6 @@ REGISTRY = Registry(
         Meter("B-E", "B", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 100_000.0),
     ),
 )
-
-
-# --- peers -------------------------------------------------------------------------------------
-class WebhookReceiver:
-    """An HTTP server that accepts only correctly signed alerts (per-enterprise secret)."""
-
-    def __init__(self) -> None:
-        # bound but not listening: the port is ours, and connections to it are refused
-        self._placeholder = socket.socket()
-        self._placeholder.bind(("127.0.0.1", 0))
-        self.port = int(self._placeholder.getsockname()[1])
-        self.docs: dict[str, list[dict[str, Any]]] = {"A": [], "B": []}
-        self.refused = 0
-        self._server: ThreadingHTTPServer | None = None
-
-    def url(self, enterprise: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{enterprise}"
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                enterprise = self.path.strip("/")
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                # the README's verification, verbatim
-                expected = (
-                    "sha256="
-                    + hmac.new(SECRETS[enterprise].encode(), body, hashlib.sha256).hexdigest()
-                )
-                if not hmac.compare_digest(expected, self.headers["X-Greenmon-Signature"]):
-                    receiver.refused += 1
-                    self.send_response(401)
-                else:
-                    receiver.docs[enterprise].append(json.loads(body))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._placeholder.close()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self._placeholder.close()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.mails: list[tuple[list[str], bytes]] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.mails.append((list(envelope.rcpt_tos), bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    r = WebhookReceiver()
-    yield r
-    r.stop()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 def rules_yaml(rules: str, receiver: WebhookReceiver) -> str:
@@ -189,8 +108,11 @@ def wait_for(what: str, check: Callable[[], bool], pipeline: Pipeline, timeout: 
     raise AssertionError(f"timed out waiting for {what}\n{pipeline.logs()}")
 
 
-def send(settings: Settings, meter_id: str, kwh: list[float], first_slot: int = 0) -> None:
-    meter = REGISTRY.meter_map()[meter_id]
+def send(
+    settings: Settings, meter_id: str, kwh: list[float], first_slot: int = 0,
+    registry: Registry = REGISTRY,
+) -> None:  # fmt: skip
+    meter = registry.meter_map()[meter_id]
     readings = [
         SimReading(meter.enterprise_id, meter_id, DAY + timedelta(minutes=15 * (first_slot + i)),
                    v, "kWh", MeterKind.INTERVAL, 900)
