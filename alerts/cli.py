@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--state", choices=["pending", "firing", "resolved"], default=None)
     q.add_argument("--deliveries", action="store_true", help="the deliveries and their outcome")
     q.set_defaults(handler=cmd_list)
+    q = asub.add_parser("secret-key", help="print a new GREENMON_ALERTS_SECRET_KEY")
+    q.set_defaults(handler=cmd_secret_key)
     q = asub.add_parser("test", help="send a test message on each channel of an enterprise")
     q.add_argument("--enterprise", required=True)
     q.set_defaults(handler=cmd_test)
@@ -46,8 +48,15 @@ def cmd_rules_load(args: argparse.Namespace, settings: Settings) -> int:
 
     ruleset = parse_rules(Path(args.file).read_text("utf-8"))
     with db.connect(settings) as conn:
-        n_rules, n_channels = save_ruleset(conn, ruleset, replace=not args.merge)
+        n_rules, n_channels = save_ruleset(conn, ruleset, settings, replace=not args.merge)
     print(f"loaded {n_rules} rules and {n_channels} channels from {args.file}")
+    return 0
+
+
+def cmd_secret_key(_args: argparse.Namespace, _settings: Settings) -> int:
+    from alerts.secrets import new_key
+
+    print(new_key())
     return 0
 
 
@@ -79,7 +88,9 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
     from alerts import store
     from alerts.channels import DeliveryError, MqttSender, alert_topic, send_email, send_webhook
+    from alerts.secrets import unseal
     from alerts.service import test_documents
+    from greenmon.errors import ServiceError
     from greenmon.storage import db
 
     with db.connect(settings) as conn:
@@ -88,21 +99,22 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
     doc = test_documents(settings, args.enterprise, names.get(args.enterprise))
     failed = 0
     mqtt = MqttSender(settings, client_id=f"greenmon-alerts-test-{args.enterprise}")
-    sends: list[tuple[str, str, str | None]] = [
-        ("mqtt", alert_topic(settings, args.enterprise, doc["fingerprint"]), None)
+    sends: list[tuple[str, str, str | None, str | None]] = [
+        ("mqtt", alert_topic(settings, args.enterprise, doc["fingerprint"]), None, None)
     ]
-    sends += [(c.kind, c.target, c.secret) for c in channels if c.kind != "mqtt"]
+    sends += [(c.kind, c.target, c.secret, c.secret_env) for c in channels if c.kind != "mqtt"]
     try:
-        for kind, target, secret in sends:
+        for kind, target, sealed, env in sends:
             try:
                 if kind == "mqtt":
                     mqtt.send(target, doc)
                 elif kind == "webhook":
+                    secret = unseal(settings, sealed, env, f"{args.enterprise}/webhook")
                     send_webhook(target, secret or "", doc, 0)
                 else:
                     send_email(settings, target, doc)
                 print(f"{kind:<8} {target}: sent")
-            except DeliveryError as exc:
+            except (DeliveryError, ServiceError) as exc:
                 failed += 1
                 print(f"{kind:<8} {target}: FAILED {exc}")
     finally:

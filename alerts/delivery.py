@@ -73,11 +73,7 @@ class DeliveryWorker:
     def run_once(self, conn: db.Conn) -> int:
         """Send every due row once; returns how many were delivered."""
         due = store.due_deliveries(conn)
-        secrets = {
-            d.id: store.channel_secret(conn, d.enterprise_id, d.target)
-            for d in due
-            if d.channel == "webhook"
-        }
+        secrets = {d.id: self._secret(conn, d) for d in due if d.channel == "webhook"}
         results = list(self._pool.map(lambda d: self._send(d, secrets.get(d.id)), due))
         delivered = 0
         for d, error in zip(due, results, strict=True):
@@ -96,11 +92,20 @@ class DeliveryWorker:
             )  # fmt: skip
         return delivered
 
-    def _send(self, d: store.Delivery, secret: str | None) -> str | None:
+    def _secret(self, conn: db.Conn, d: store.Delivery) -> str | DeliveryError | None:
+        """The webhook's secret, or why there is none (only this delivery fails then)."""
+        try:
+            return store.channel_secret(conn, self.settings, d.enterprise_id, d.target)
+        except ServiceError as exc:
+            return DeliveryError(str(exc))
+
+    def _send(self, d: store.Delivery, secret: str | DeliveryError | None) -> str | None:
         try:
             if d.channel == "mqtt":
                 self._mqtt.send(d.target, d.payload)
             elif d.channel == "webhook":
+                if isinstance(secret, DeliveryError):
+                    raise secret
                 if secret is None:
                     raise DeliveryError("webhook channel no longer configured")
                 send_webhook(d.target, secret, d.payload, d.id)

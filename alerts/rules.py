@@ -17,7 +17,6 @@ Every error names the rule (or channel) it is about.
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any, Literal
 
@@ -257,19 +256,10 @@ class Channel(_Strict):
             raise ValueError("a webhook target is an http:// or https:// URL")
         if self.kind == "email" and "@" not in self.target:
             raise ValueError("an email target is an address")
-        if self.kind == "webhook" and self.secret is None and self.secret_env is None:
-            raise ValueError("a webhook needs a secret (or secret_env naming a variable)")
+        if self.kind == "webhook" and (self.secret is None) == (self.secret_env is None):
+            raise ValueError("a webhook needs a secret, or secret_env naming a variable "
+                             "(one of the two)")  # fmt: skip
         return self
-
-    def resolved_secret(self) -> str | None:
-        if self.secret is not None:
-            return self.secret
-        if self.secret_env is not None:
-            value = os.environ.get(self.secret_env)
-            if value is None:
-                raise InvalidInput(f"channel {self.label}: variable {self.secret_env} is not set")
-            return value
-        return None
 
     @property
     def label(self) -> str:

@@ -10,12 +10,22 @@ from typing import Any
 
 from alerts.engine import AlertState, Transition
 from alerts.rules import Channel, Rule, RuleSet, rule_from_json, rule_to_json
+from alerts.secrets import seal, unseal
+from greenmon.settings import Settings
 from greenmon.storage.db import Conn
 
 
 # --- rules and channels ----------------------------------------------------------------------
-def save_ruleset(conn: Conn, ruleset: RuleSet, *, replace: bool = True) -> tuple[int, int]:
-    """Store the rules (upsert by id) and channels; ``replace`` drops rules not in the file."""
+def save_ruleset(
+    conn: Conn, ruleset: RuleSet, settings: Settings, *, replace: bool = True
+) -> tuple[int, int]:
+    """Store the rules (upsert by id) and channels; ``replace`` drops rules not in the file.
+
+    A literal webhook secret is stored sealed; a ``secret_env`` only by its name."""
+    sealed = {
+        id(c): seal(settings, c.secret, c.label) if c.secret is not None else None
+        for c in ruleset.channels
+    }
     with conn.transaction():
         if replace:
             conn.execute(
@@ -37,9 +47,9 @@ def save_ruleset(conn: Conn, ruleset: RuleSet, *, replace: bool = True) -> tuple
             conn.execute("DELETE FROM alert_channels WHERE enterprise_id = ANY(%s)", (enterprises,))
         for c in ruleset.channels:
             conn.execute(
-                "INSERT INTO alert_channels (enterprise_id, kind, target, secret) "
-                "VALUES (%s, %s, %s, %s)",
-                (c.enterprise, c.kind, c.target, c.resolved_secret()),
+                "INSERT INTO alert_channels (enterprise_id, kind, target, secret, secret_env) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (c.enterprise, c.kind, c.target, sealed[id(c)], c.secret_env),
             )
     return len(ruleset.rules), len(ruleset.channels)
 
@@ -50,21 +60,27 @@ def load_rules(conn: Conn) -> list[Rule]:
 
 
 def load_channels(conn: Conn, enterprise_id: str | None = None) -> list[Channel]:
+    """The channels as stored (secrets sealed or named, see :mod:`alerts.secrets`)."""
     rows = conn.execute(
-        "SELECT enterprise_id, kind, target, secret FROM alert_channels "
+        "SELECT enterprise_id, kind, target, secret, secret_env FROM alert_channels "
         "WHERE %(e)s::text IS NULL OR enterprise_id = %(e)s ORDER BY channel_id",
         {"e": enterprise_id},
     ).fetchall()
-    return [Channel(enterprise=r[0], kind=r[1], target=r[2], secret=r[3]) for r in rows]
+    return [
+        Channel(enterprise=r[0], kind=r[1], target=r[2], secret=r[3], secret_env=r[4]) for r in rows
+    ]
 
 
-def channel_secret(conn: Conn, enterprise_id: str, target: str) -> str | None:
+def channel_secret(conn: Conn, settings: Settings, enterprise_id: str, target: str) -> str | None:
+    """The webhook secret to sign with (None: the channel is no longer configured)."""
     row = conn.execute(
-        "SELECT secret FROM alert_channels WHERE enterprise_id = %s AND kind = 'webhook' "
-        "AND target = %s",
+        "SELECT secret, secret_env FROM alert_channels WHERE enterprise_id = %s "
+        "AND kind = 'webhook' AND target = %s",
         (enterprise_id, target),
     ).fetchone()
-    return None if row is None else row[0]
+    if row is None:
+        return None
+    return unseal(settings, row[0], row[1], f"{enterprise_id}/webhook")
 
 
 # --- state, history, outbox ------------------------------------------------------------------

@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     dashboard_url: str = Field(
         "http://localhost:3000", description="Grafana base URL linked from alert messages"
     )
+    alerts_secret_key: SecretStr | None = Field(
+        None, description="key sealing webhook secrets stored in the database (Fernet)"
+    )
     smtp_url: str | None = Field(
         None, description="SMTP server for alert mail (smtp://host:port, smtps:// for TLS)"
     )

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from alerts.channels import DeliveryError, send_email
 from greenmon.local.ports import free_port
-from greenmon.settings import Settings
+from greenmon.settings import Settings, load_settings
 from tests.integration.test_ingest_security import make_ca_and_server_cert
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,7 @@ def starttls_server(certs: tuple[Path, ssl.SSLContext]) -> Iterator[tuple[Mailbo
 
 
 def mail_settings(url: str, ca: Path | None, **extra: Any) -> Settings:
-    return Settings(smtp_url=url, smtp_ca_file=ca, smtp_from="greenmon@city.example", **extra)
+    return load_settings(smtp_url=url, smtp_ca_file=ca, smtp_from="greenmon@city.example", **extra)
 
 
 def test_starttls_and_login_deliver_text_and_html(
@@ -102,7 +102,7 @@ def test_a_misconfigured_mail_channel_fails_with_a_clear_error(
     values: dict[str, Any] = {"smtp_starttls": True, "smtp_username": USER,
                               "smtp_password": SecretStr(PASSWORD), "smtp_ca_file": certs[0],
                               **change}  # fmt: skip
-    settings = Settings(smtp_url=f"smtp://localhost:{port}", **values)
+    settings = load_settings(smtp_url=f"smtp://localhost:{port}", **values)
     with pytest.raises(DeliveryError, match=error):
         send_email(settings, "energy@a.example", DOC)
     assert box.mails == []

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import SecretStr
 
+from alerts.secrets import new_key
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.feeds.publisher import publish
@@ -79,6 +80,7 @@ def alert_settings(pipeline: Pipeline, smtp_port: int, **extra: Any) -> Settings
         "alerts_retry_max_s": 2.0,
         "smtp_url": f"smtp://127.0.0.1:{smtp_port}",
         "dashboard_url": "http://grafana.test:3000",
+        "alerts_secret_key": SecretStr(new_key()),
     }
     values.update(extra)
     pipeline.settings = pipeline.settings.model_copy(update=values)
@@ -249,6 +251,10 @@ def test_behind_target_alerts_once_survive_restart_and_reach_a_webhook_that_was_
     assert not delivered and error is not None and "not reachable" in error
     assert any(r == ["energy@a.example"] for r, _m in box.mails)
     assert "retrying" in cli(settings, "alerts", "list", "--deliveries", "--enterprise", "A")
+    with db.connect(settings, autocommit=True) as conn:  # no secret at rest in the clear
+        stored = conn.execute("SELECT secret FROM alert_channels WHERE kind = 'webhook'").fetchall()
+    assert len(stored) == 2 and all(s.startswith("fernet:") for (s,) in stored)
+    assert not any(secret in s for (s,) in stored for secret in SECRETS.values())
     receiver.start()
     wait_for("the webhook delivered after it came back", lambda: bool(receiver.docs["A"]),
              pipeline)  # fmt: skip

@@ -27,7 +27,7 @@ def test_example_file_parses_and_round_trips_through_json(monkeypatch: pytest.Mo
     assert not own.applies(enterprise="E002", carrier="electricity")
     for rule in ruleset.rules:
         assert rule_from_json(rule_to_json(rule)) == rule
-    assert ruleset.channels[0].resolved_secret() == "s3cret"
+    assert ruleset.channels[0].secret_env == "GREENMON_E001_WEBHOOK_SECRET"  # noqa: S105
     assert "s3cret" not in repr(ruleset.channels[0])
 
 
@@ -67,6 +67,9 @@ def test_duplicate_ids_and_bad_channels_are_refused() -> None:
         parse_rules("rules:\n" + rule + rule)
     with pytest.raises(InvalidInput, match=r"channel A/webhook: .*secret"):
         parse_rules("channels:\n  - {enterprise: A, kind: webhook, target: 'http://h/'}\n")
+    with pytest.raises(InvalidInput, match=r"channel A/webhook: .*one of the two"):
+        parse_rules("channels:\n  - {enterprise: A, kind: webhook, target: 'http://h/', "
+                    "secret: s, secret_env: S}\n")  # fmt: skip
     with pytest.raises(InvalidInput, match="channel A/email"):
         parse_rules("channels:\n  - {enterprise: A, kind: email, target: nobody}\n")
     with pytest.raises(InvalidInput, match="not YAML"):
