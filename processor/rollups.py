@@ -1,7 +1,10 @@
 """Keeps the stored roll-ups and data-quality figures current.
 
 Re-derives the roll-ups of the years whose inputs changed, and the quality of the
-local days that received readings, since the last run.
+local days that received readings, since the last run. "Since" is a watermark, not
+a wall-clock overlap: the database's now() or the start of the oldest transaction
+still open, whichever is older, so a batch committed during a refresh is seen by
+the next one, and an idle pipeline recomputes nothing.
 Runs inside the processor every ``rollup_refresh_s`` seconds. Several processors
 may run; an advisory lock lets one of them refresh at a time and the others skip.
 """
@@ -20,8 +23,14 @@ from greenmon.storage.rollup_store import changed_years, refresh_rollups
 log = logging.getLogger("greenmon.processor.rollups")
 
 _LOCK = 47110816
-#: changes committed while a refresh runs are picked up by the next one
-_OVERLAP = timedelta(seconds=30)
+#: the watermark: the oldest start of a transaction that may still commit rows this
+#: refresh cannot see (every row's updated_at is its transaction's now(), never older)
+_WATERMARK = (
+    "SELECT least(now(), (SELECT min(xact_start) FROM pg_stat_activity "
+    "WHERE xact_start IS NOT NULL AND pid <> pg_backend_pid() "
+    "AND datname = current_database()))"
+)
+_EPSILON = timedelta(milliseconds=1)
 
 
 class RollupRefresher:
@@ -37,8 +46,8 @@ class RollupRefresher:
         """Refresh what changed since the last run; returns the rows written (0: skipped)."""
         self._next = time.monotonic() + self._settings.rollup_refresh_s
         with conn.transaction():
-            clock = conn.execute("SELECT now()").fetchone()
-            started = clock[0] if clock else datetime.now(UTC)  # the database's clock
+            mark = conn.execute(_WATERMARK).fetchone()
+            started = mark[0] if mark else datetime.now(UTC) - timedelta(minutes=5)
             row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
             if not row or not row[0]:
                 return 0
@@ -48,7 +57,7 @@ class RollupRefresher:
             days = changed_days(conn, self._since, tz=self._settings.timezone)
             if days is not None:
                 written += refresh_quality(conn, *days, tz=self._settings.timezone)
-        self._since = started - _OVERLAP
+        self._since = started - _EPSILON
         if written:
             log.info(
                 "refreshed %s roll-up and quality rows (years %s, days %s)", written, years, days
