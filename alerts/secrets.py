@@ -25,8 +25,8 @@ def new_key() -> str:
 
 def _fernet(settings: Settings) -> Fernet | None:
     key = settings.alerts_secret_key
-    if key is None:
-        return None
+    if key is None or not key.get_secret_value():
+        return None  # unset, or set empty (as docker compose passes an unset variable)
     try:
         return Fernet(key.get_secret_value().encode())
     except ValueError:

@@ -29,6 +29,8 @@ def test_a_sealed_secret_opens_only_with_its_key() -> None:
 def test_without_a_key_a_literal_secret_is_refused() -> None:
     with pytest.raises(InvalidInput, match=r"channel A/webhook: .*secret_env"):
         seal(keyed(None), "alpha-secret", "A/webhook")
+    with pytest.raises(InvalidInput, match=r"channel A/webhook: .*secret_env"):
+        seal(keyed(""), "alpha-secret", "A/webhook")  # as compose passes an unset variable
     with pytest.raises(InvalidInput, match="not a key"):
         seal(keyed("too-short"), "alpha-secret", "A/webhook")
 
