@@ -13,4 +13,7 @@ echo "[test] ruff"
 echo "[test] mypy --strict"
 .venv/bin/mypy
 echo "[test] pytest"
-exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
+# Two workers (GREENMON_TEST_WORKERS): the integration tests mostly wait on brokers and
+# processes. Each worker starts its own throwaway services; a file's tests stay together.
+exec .venv/bin/python -m pytest -p no:cacheprovider -n "${GREENMON_TEST_WORKERS:-2}" \
+  --dist loadfile "$@"

@@ -1,0 +1,278 @@
+"""Fault injection on the real services: a database outage, broker restarts.
+
+Each test runs a paced simulated feed in a background thread, injects its fault while
+readings flow (asserted: fewer readings stored at the fault than published in all),
+waits for every reading and then compares the stored totals per meter per local day
+with the simulator's ground truth (relative error <= 1e-9), and checks that every
+reading is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from greenmon.settings import Settings
+from greenmon.storage import db
+from tests.integration.conftest import (
+    PacedFeed,
+    Pipeline,
+    assert_matches_truth,
+    log_text,
+)
+from tests.integration.faults import (
+    DAYS,
+    START,
+    alive,
+    finish,
+    fleet,
+    grew,
+    heartbeat_counter,
+    more,
+    wait_until,
+)
+from tests.plugins.services import LocalServices, ServiceHandle
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def _down(handle: ServiceHandle) -> Iterator[None]:
+    """Stop a session service for the block; it is started again whatever happens."""
+    handle.stop()
+    try:
+        yield
+    finally:
+        handle.start()
+
+
+_BACKOFF = re.compile(
+    r"database unavailable while writing a batch \(attempt (\d+)\), retrying in ([0-9.]+) s"
+)
+
+
+def _outages(log: str) -> list[list[float]]:
+    """The back-off delays the processor logged, one list per outage (attempt 1 starts one)."""
+    out: list[list[float]] = []
+    for attempt, delay in _BACKOFF.findall(log):
+        if attempt == "1":
+            out.append([])
+        out[-1].append(float(delay))
+    return out
+
+
+_SIDE_TASKS = re.compile(r"value-added not stored yet|roll-ups not refreshed")
+
+
+def test_database_down_30_s_processor_backs_off_and_catches_up(
+    pipeline: Pipeline, local_services: LocalServices
+) -> None:
+    """The processor pauses, retries with back-off, says so, catches up and never crashes.
+
+    A short outage first (idle at first: nothing to write; then readings arrive), then
+    the 30 s one with readings arriving: each backs off from the shortest delay again.
+    The collector, which also uses the database, survives both.
+    """
+    # a short ceiling so that catching up after the outage does not wait 30 s
+    pipeline.settings = pipeline.settings.model_copy(update={"db_retry_max_s": 4.0})
+    registry, readings, truth = fleet(seed=23)
+    pipeline.load_registry(registry)
+    pipeline.start("processor")
+    pipeline.start("collector")
+    feed = PacedFeed(readings, pipeline.settings, 24, "feed-db-down", rounds=3).start()
+    wait_until(
+        "the first part stored",
+        lambda: feed.waiting() and pipeline.stored_count() == feed.released(),
+        60,
+        pipeline,
+    )
+    with _down(local_services.postgres):
+        time.sleep(3.0)  # idle: only the loop's own database work fails
+        feed.release()
+        time.sleep(3.0)  # a batch to write
+        alive(pipeline, "processor", "collector")
+    before = pipeline.stored_count()
+    wait_until("the processor to catch up", grew(pipeline, before), 30, pipeline)
+    before = pipeline.stored_count()
+    assert 0 < before < len(readings)
+    with _down(local_services.postgres):
+        feed.release()  # the rest flows into Kafka while the database is down
+        time.sleep(30.0)
+        alive(pipeline, "processor", "collector")
+    finish(pipeline, feed, readings)
+    assert_matches_truth(pipeline, truth, START, DAYS)
+    alive(pipeline, "processor", "collector")
+    # the processor said what it was doing, backed off, and said when it resumed
+    text = log_text(pipeline.procs["processor"])
+    outages = _outages(text)
+    assert len(outages) == 2, outages
+    short, long = outages
+    assert short[:2] == [1.0, 2.0], short
+    assert long[:4] == [1.0, 2.0, 4.0, 4.0], long
+    assert len(long) >= 8 and set(long[3:]) == {4.0}, long
+    assert text.count("batch written after") == 2, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    # no flood of warnings from work that is retried every poll (~10 a second)
+    assert len(_SIDE_TASKS.findall(text)) <= 20, text[-3000:]
+    collector_log = log_text(pipeline.procs["collector"])
+    assert "Traceback" not in collector_log, collector_log[-3000:]
+
+
+@pytest.mark.parametrize("service", ["processor", "collector"])
+def test_database_shutdown_in_the_middle_of_a_heartbeat(
+    pipeline: Pipeline, local_services: LocalServices, service: str
+) -> None:
+    """The database stops while a service's heartbeat query runs: the service survives.
+
+    The test locks the heartbeat table, so the service's next heartbeat waits inside the
+    server on an open connection; the fast shutdown then terminates that connection.
+    """
+    registry, _, _ = fleet(seed=28)
+    pipeline.load_registry(registry)
+    proc = pipeline.start(service)
+    if service == "processor":  # it writes its first heartbeat after the first interval
+        wait_until(
+            "the first heartbeat",
+            lambda: (
+                heartbeat_counter(pipeline, "processor", proc.pid, "lag") >= 0
+                and _has_heartbeat(pipeline, proc.pid)
+            ),
+            30,
+            pipeline,
+        )
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%%service_heartbeats%%' AND pid <> pg_backend_pid()"
+    )
+    try:
+        with db.connect(pipeline.settings) as lock:
+            lock.execute("LOCK TABLE service_heartbeats IN ACCESS EXCLUSIVE MODE")
+            with db.connect(pipeline.settings, autocommit=True) as probe:
+                wait_until(
+                    f"the {service}'s heartbeat to wait on the lock",
+                    lambda: _scalar(probe, waiting) > 0,
+                    30,
+                    pipeline,
+                )
+            local_services.postgres.stop()
+    except psycopg.OperationalError:
+        pass  # the lock's own connection is terminated by the shutdown too
+    finally:
+        local_services.postgres.start()
+    time.sleep(3.0)
+    assert proc.alive(), f"{service} died:\n{proc.log_tail(40)}"
+    assert "heartbeat not written" in log_text(proc)
+
+
+def _has_heartbeat(pipeline: Pipeline, pid: int) -> bool:
+    with db.connect(pipeline.settings, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM service_heartbeats WHERE instance LIKE %s", (f"%:{pid}",)
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def _scalar(conn: db.Conn, sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_mqtt_broker_graceful_restart_loses_nothing(
+    pipeline: Pipeline, local_services: LocalServices
+) -> None:
+    registry, readings, truth = fleet(seed=24)
+    pipeline.load_registry(registry)
+    pipeline.start("processor")
+    pipeline.start("collector")
+    feed = PacedFeed(readings, pipeline.settings, 15, "feed-mqtt", rounds=3).start()
+    time.sleep(3.0)
+    assert 0 < feed.published < len(readings)
+    local_services.mqtt.restart()
+    feed.release()
+    published = feed.published
+    wait_until("the feed to publish again", more(feed, published), 30, pipeline)
+    time.sleep(2.0)
+    assert feed.published < len(readings)
+    local_services.mqtt.restart()  # once more, after the clients reconnected
+    feed.release()
+    finish(pipeline, feed, readings)
+    assert_matches_truth(pipeline, truth, START, DAYS)
+    alive(pipeline, "processor", "collector")
+
+
+_TANSU_BUG = (
+    "BUG (tansu 0.6, s3 storage): a produce batch in flight when the broker stops is lost, "
+    "yet the idempotent producer's retry is answered DUPLICATE_SEQUENCE_NUMBER, which "
+    "kafka-python (like the Java client) takes as success; the collector then acknowledges "
+    "the MQTT messages. Workaround in greenmon/bus/kafka.py: enable_idempotence=False with "
+    "max_in_flight_requests_per_connection=1 (duplicates are harmless downstream)"
+)
+
+
+def _topic_keys(settings: Settings) -> set[tuple[str, int]]:
+    """(meter, ts_ms) of every record in the readings topic."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        consumer_timeout_ms=3000,
+    )
+    try:
+        parts = consumer.partitions_for_topic(settings.topic_readings) or set()
+        tps = [TopicPartition(settings.topic_readings, p) for p in parts]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        return {(str(d["m"]), int(d["ts"])) for d in (json.loads(r.value) for r in consumer)}
+    finally:
+        consumer.close()
+
+
+def test_kafka_broker_restarted_and_killed_with_durable_storage_loses_nothing(
+    pipeline: Pipeline, durable_kafka: ServiceHandle
+) -> None:
+    pipeline.settings = pipeline.settings.model_copy(update={"kafka_url": durable_kafka.url})
+    registry, readings, truth = fleet(seed=25)
+    pipeline.load_registry(registry)
+    pipeline.start("processor")
+    collector = pipeline.start("collector")
+    feed = PacedFeed(readings, pipeline.settings, 21, "feed-kafka", rounds=3).start()
+    wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
+    time.sleep(2.0)
+    before = pipeline.stored_count()
+    assert 0 < before < len(readings)
+    durable_kafka.restart()  # graceful
+    feed.release()
+    wait_until("readings stored again", grew(pipeline, before), 30, pipeline)
+    time.sleep(2.0)
+    before = pipeline.stored_count()
+    assert before < len(readings)
+    durable_kafka.kill()  # a crash
+    time.sleep(1.0)
+    durable_kafka.start()
+    feed.release()
+    assert feed.join() == len(readings)
+    # everything published is acknowledged by the collector (after Kafka acknowledged it),
+    # and the processor applied everything the topic holds
+    wait_until(
+        "the collector to acknowledge every reading",
+        lambda: heartbeat_counter(pipeline, "collector", collector.pid, "acked") >= len(readings),
+        60,
+        pipeline,
+    )
+    pipeline.wait_idle()
+    sent = {(r.meter_id, round(r.ts.timestamp() * 1000)) for r in readings}
+    if pipeline.stored_count() < len(readings):
+        in_topic = _topic_keys(pipeline.settings)
+        lost = sent - in_topic
+        # anything that reached the topic and is not stored is greenmon's fault: fail below
+        if lost:
+            pytest.xfail(f"{_TANSU_BUG}; {len(lost)} acknowledged readings not in the topic")
+    finish(pipeline, feed, readings)
+    assert_matches_truth(pipeline, truth, START, DAYS)
+    alive(pipeline, "processor", "collector")
