@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -121,13 +122,13 @@ def _month_totals(pipeline: Pipeline) -> dict[str, tuple[float, float, float, fl
     return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
 
 
-def _wait_for(condition: object, timeout: float = 30.0) -> None:
+def _wait_for(condition: Callable[[], bool], pipeline: Pipeline, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
+        if condition():
             return
         time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time\n{pipeline.logs()}")
 
 
 def test_accounting_end_to_end(pipeline: Pipeline, tmp_path: Path) -> None:
@@ -262,7 +263,7 @@ source = "test: provincial coal consumption of thermal power 2023"
             ).fetchone()
         return r is not None and r[0] == 3.0
 
-    _wait_for(stored)
+    _wait_for(stored, pipeline)
     dead = read_topic(pipeline.settings, pipeline.settings.topic_dlq, expected=1)
     assert any(
         d["source"] == "value_added" and "value_added is missing" in d["reason"] for d in dead
