@@ -30,8 +30,8 @@ from alerts.checks import SLOT, Candidate
 from alerts.engine import Observation
 from alerts.rules import Level, Rule
 from alerts.store import MeterInfo
-from alerts.windows import SLOT_H
 from greenmon.domain.reference import CANONICAL_UNIT, Carrier, unit_scale
+from greenmon.domain.windows import SLOT_H
 
 #: a member whose newest slot is this much older than the slot is out (silent)
 GRACE = timedelta(hours=1)

@@ -14,8 +14,8 @@ from datetime import date, datetime, timedelta
 from alerts.engine import Observation, fingerprint
 from alerts.rules import Level, Rule
 from alerts.store import MeterInfo
-from alerts.windows import SLOT_H, demand_kw
 from greenmon.accounting.projection import days_elapsed, days_in_year, project_year_end
+from greenmon.domain.windows import SLOT_H, demand_kw
 
 SLOT = timedelta(minutes=15)
 

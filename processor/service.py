@@ -22,8 +22,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from alerts import windows as alert_windows
 from greenmon.bus import kafka as bus_kafka
+from greenmon.domain import windows as alert_windows
 from greenmon.domain.factors import default_factors
 from greenmon.domain.reference import MeterKind
 from greenmon.domain.registry import Meter
@@ -270,7 +270,7 @@ class Processor:
             sink.write_booking(conn, booking)
             sink.save_positions(conn, group, topic, positions)
         self._commit_kafka(topic, positions)
-        # best effort, not flushed: alert state is derived (alerts/windows.py)
+        # best effort, not flushed: alert state is derived (greenmon/domain/windows.py)
         alert_windows.publish(self._producer, settings.topic_windows, booking.rows.values())
         c = self.counters
         c.add("consumed", consumed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -84,6 +85,10 @@ def receiver() -> Iterator[WebhookReceiver]:
     r = WebhookReceiver()
     yield r
     r.stop()
+
+
+# aiosmtpd logs each connection from its own thread, also after pytest closed the capture
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @pytest.fixture

@@ -16,17 +16,25 @@ from greenmon.storage import db
 from tests.integration.conftest import (
     PacedFeed,
     Pipeline,
+    assert_matches_truth,
     assert_readings_once,
+    log_text,
 )
+
+__all__ = ["DAYS", "START", "alive", "assert_matches_truth", "finish", "fleet", "grew",
+           "heartbeat_counter", "log_text", "more", "wait_until"]  # fmt: skip
 
 START = date(2025, 3, 1)
 DAYS = 2
 
 
-def fleet(seed: int) -> tuple[Registry, list[SimReading], list[TruthRow]]:
+def fleet(
+    seed: int, start: date = START, days: int = DAYS
+) -> tuple[Registry, list[SimReading], list[TruthRow]]:
+    """3 enterprises x 4 meters, their readings and the simulator's truth."""
     registry = build_registry(3, 4, seed)
-    readings = list(generate(registry, START, DAYS, 900, seed))
-    truth = truth_rows(registry, START, DAYS, 900, seed)
+    readings = list(generate(registry, start, days, 900, seed))
+    truth = truth_rows(registry, start, days, 900, seed)
     return registry, readings, truth
 
 

@@ -13,11 +13,12 @@ import pytest
 
 from greenmon.accounting.config import packaged_plan_text
 from greenmon.domain.reference import Carrier, MeterKind
-from greenmon.domain.registry import Enterprise, Meter, Registry
+from greenmon.domain.registry import Meter, Registry
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration.alert_peers import Mailbox, WebhookReceiver
 from tests.integration.conftest import Pipeline
+from tests.integration.test_alerts import REGISTRY as ALERT_REGISTRY
 from tests.integration.test_alerts import (
     alert_settings,
     cli,
@@ -29,17 +30,11 @@ from tests.integration.test_alerts import (
 
 pytestmark = pytest.mark.integration
 
-REGISTRY = Registry(
-    enterprises=(
-        Enterprise("A", "Alpha Chemicals", "xihaian", "chemicals"),
-        Enterprise("B", "Beta Machines", "jimo", "equipment"),
-    ),
-    meters=(
-        Meter("A-E", "A", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 100_000.0),
-        Meter("A-E2", "A", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 100_000.0),
-        Meter("B-E", "B", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 100_000.0),
-    ),
-)
+REGISTRY = Registry(  # test_alerts' two enterprises, A with a second electricity meter
+    enterprises=ALERT_REGISTRY.enterprises,
+    meters=(*ALERT_REGISTRY.meters,
+            Meter("A-E2", "A", Carrier.ELECTRICITY, "kWh", MeterKind.INTERVAL, 100_000.0)),
+)  # fmt: skip
 RULES = """\
   - {id: a-kw, scope: enterprise, enterprise: A,
      threshold: {measure: demand_kw, above: 1500, recover_below: 800}}

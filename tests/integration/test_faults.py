@@ -17,23 +17,8 @@ import pytest
 from greenmon.jobs.runner import start_service
 from greenmon.local.process import ManagedProcess
 from greenmon.storage import db
-from tests.integration.conftest import (
-    PacedFeed,
-    Pipeline,
-    assert_matches_truth,
-    log_text,
-)
-from tests.integration.faults import (
-    DAYS,
-    START,
-    alive,
-    finish,
-    fleet,
-    grew,
-    heartbeat_counter,
-    more,
-    wait_until,
-)
+from tests.integration import faults
+from tests.integration.conftest import PacedFeed, Pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +27,7 @@ def test_processor_kill_9_five_times_while_data_flows(pipeline: Pipeline) -> Non
     # A restarted member waits for the killed one's session to expire, then tansu adds its
     # 3 s initial rebalance delay: about 7 s a kill with a 3 s session.
     pipeline.settings = pipeline.settings.model_copy(update={"kafka_session_timeout_ms": 3000})
-    registry, readings, truth = fleet(seed=21)
+    registry, readings, truth = faults.fleet(seed=21)
     pipeline.load_registry(registry)
     pipeline.start("processor")
     pipeline.start("collector")
@@ -53,9 +38,9 @@ def test_processor_kill_9_five_times_while_data_flows(pipeline: Pipeline) -> Non
     # each incarnation stores something before it is killed, at a varying moment after
     last = 0
     for kill, pause in enumerate(pauses):
-        wait_until(
+        faults.wait_until(
             f"the processor to store readings before kill {kill + 1}",
-            grew(pipeline, last),
+            faults.grew(pipeline, last),
             60,
             pipeline,
         )
@@ -65,21 +50,21 @@ def test_processor_kill_9_five_times_while_data_flows(pipeline: Pipeline) -> Non
         pipeline.kill("processor")
         pipeline.start("processor")
         feed.release()  # the next part: the new incarnation has a backlog to catch up
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")
 
 
 def test_collector_kill_9_three_times_while_data_flows(pipeline: Pipeline) -> None:
-    registry, readings, truth = fleet(seed=22)
+    registry, readings, truth = faults.fleet(seed=22)
     pipeline.load_registry(registry)
     pipeline.start("processor")
     pipeline.start("collector")
     feed = PacedFeed(readings, pipeline.settings, 16, "feed-coll-kill", rounds=4).start()
     published = 0
     for kill in range(3):
-        wait_until(
-            f"readings published before kill {kill + 1}", more(feed, published), 30, pipeline
+        faults.wait_until(
+            f"readings published before kill {kill + 1}", faults.more(feed, published), 30, pipeline
         )
         time.sleep(1.0)  # the part is 4 s long: the collector dies while it flows
         published = feed.published
@@ -87,16 +72,19 @@ def test_collector_kill_9_three_times_while_data_flows(pipeline: Pipeline) -> No
         pipeline.kill("collector")
         pipeline.start("collector")
         feed.release()
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")
 
 
 _ASSIGNED = re.compile(r"partitions assigned: \[([0-9, ]*)\]")
 
 
 def _assignments(proc: ManagedProcess) -> list[set[int]]:
-    return [{int(p) for p in m.split(",") if p.strip()} for m in _ASSIGNED.findall(log_text(proc))]
+    return [
+        {int(p) for p in m.split(",") if p.strip()}
+        for m in _ASSIGNED.findall(faults.log_text(proc))
+    ]
 
 
 def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) -> None:
@@ -107,21 +95,21 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
     rebalances; released, the first commits (fenced by the positions) and must not
     crash on the Kafka commit. Then the second is killed: its partitions move back.
     """
-    registry, readings, truth = fleet(seed=26)
+    registry, readings, truth = faults.fleet(seed=26)
     pipeline.load_registry(registry)
     first = pipeline.start("processor")
     pipeline.start("collector")
     feed = PacedFeed(readings, pipeline.settings, 24, "feed-group", rounds=3).start()
     partitions = pipeline.settings.kafka_partitions
-    wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
+    faults.wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
     with db.connect(pipeline.settings) as lock:
         lock.execute("SELECT * FROM stream_offsets FOR UPDATE").fetchall()
         held = pipeline.stored_count()
         second = start_service("processor", pipeline.settings, pipeline.log_dir, name="processor2")
         pipeline.procs["processor2"] = second
-        wait_until(
+        faults.wait_until(
             "the second processor to ask to join",
-            lambda: "partitions revoked: []" in log_text(second),
+            lambda: "partitions revoked: []" in faults.log_text(second),
             30,
             pipeline,
         )
@@ -132,7 +120,8 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
 
     def both_store() -> bool:
         return all(
-            heartbeat_counter(pipeline, "processor", p.pid, "stored") > 0 for p in (first, second)
+            faults.heartbeat_counter(pipeline, "processor", p.pid, "stored") > 0
+            for p in (first, second)
         )
 
     def split() -> bool:
@@ -143,11 +132,11 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
             len(mine[-1] | theirs[-1]) == partitions
         )
 
-    wait_until("both processors to store readings", both_store, 45, pipeline)
-    wait_until("the partitions to be split between the two", split, 30, pipeline)
+    faults.wait_until("both processors to store readings", both_store, 45, pipeline)
+    faults.wait_until("the partitions to be split between the two", split, 30, pipeline)
     assert pipeline.stored_count() < len(readings)
     pipeline.kill("processor2")
-    wait_until(
+    faults.wait_until(
         "the survivor to take every partition",
         lambda: len(_assignments(first)[-1]) == partitions,
         60,  # the dead member's session (6 s) expires, then the group rebalances
@@ -155,6 +144,6 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
     )
     del pipeline.procs["processor2"]  # dead on purpose; wait_stored checks the rest
     feed.release()
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")

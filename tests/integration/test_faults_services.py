@@ -1,11 +1,7 @@
-"""Fault injection on the real services: a database outage, broker restarts.
-
-Each test runs a paced simulated feed in a background thread, injects its fault while
-readings flow (asserted: fewer readings stored at the fault than published in all),
-waits for every reading and then compares the stored totals per meter per local day
-with the simulator's ground truth (relative error <= 1e-9), and checks that every
-reading is stored exactly once.
-"""
+"""Fault injection on the services greenmon depends on: the database down for 30 s or
+stopped mid-heartbeat, Mosquitto restarted, a durable tansu restarted and killed.
+Each test ends as those of test_faults.py do: every reading stored exactly once and
+the totals equal to the simulator's truth."""
 
 from __future__ import annotations
 
@@ -21,23 +17,8 @@ from kafka import KafkaConsumer, TopicPartition
 
 from greenmon.settings import Settings
 from greenmon.storage import db
-from tests.integration.conftest import (
-    PacedFeed,
-    Pipeline,
-    assert_matches_truth,
-    log_text,
-)
-from tests.integration.faults import (
-    DAYS,
-    START,
-    alive,
-    finish,
-    fleet,
-    grew,
-    heartbeat_counter,
-    more,
-    wait_until,
-)
+from tests.integration import faults
+from tests.integration.conftest import PacedFeed, Pipeline
 from tests.plugins.services import LocalServices, ServiceHandle
 
 pytestmark = pytest.mark.integration
@@ -82,12 +63,12 @@ def test_database_down_30_s_processor_backs_off_and_catches_up(
     """
     # a short ceiling so that catching up after the outage does not wait 30 s
     pipeline.settings = pipeline.settings.model_copy(update={"db_retry_max_s": 4.0})
-    registry, readings, truth = fleet(seed=23)
+    registry, readings, truth = faults.fleet(seed=23)
     pipeline.load_registry(registry)
     pipeline.start("processor")
     pipeline.start("collector")
     feed = PacedFeed(readings, pipeline.settings, 24, "feed-db-down", rounds=3).start()
-    wait_until(
+    faults.wait_until(
         "the first part stored",
         lambda: feed.waiting() and pipeline.stored_count() == feed.released(),
         60,
@@ -97,20 +78,20 @@ def test_database_down_30_s_processor_backs_off_and_catches_up(
         time.sleep(3.0)  # idle: only the loop's own database work fails
         feed.release()
         time.sleep(3.0)  # a batch to write
-        alive(pipeline, "processor", "collector")
+        faults.alive(pipeline, "processor", "collector")
     before = pipeline.stored_count()
-    wait_until("the processor to catch up", grew(pipeline, before), 30, pipeline)
+    faults.wait_until("the processor to catch up", faults.grew(pipeline, before), 30, pipeline)
     before = pipeline.stored_count()
     assert 0 < before < len(readings)
     with _down(local_services.postgres):
         feed.release()  # the rest flows into Kafka while the database is down
         time.sleep(30.0)
-        alive(pipeline, "processor", "collector")
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+        faults.alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")
     # the processor said what it was doing, backed off, and said when it resumed
-    text = log_text(pipeline.procs["processor"])
+    text = faults.log_text(pipeline.procs["processor"])
     outages = _outages(text)
     assert len(outages) == 2, outages
     short, long = outages
@@ -121,7 +102,7 @@ def test_database_down_30_s_processor_backs_off_and_catches_up(
     assert "Traceback" not in text, text[-3000:]
     # no flood of warnings from work that is retried every poll (~10 a second)
     assert len(_SIDE_TASKS.findall(text)) <= 20, text[-3000:]
-    collector_log = log_text(pipeline.procs["collector"])
+    collector_log = faults.log_text(pipeline.procs["collector"])
     assert "Traceback" not in collector_log, collector_log[-3000:]
 
 
@@ -134,14 +115,14 @@ def test_database_shutdown_in_the_middle_of_a_heartbeat(
     The test locks the heartbeat table, so the service's next heartbeat waits inside the
     server on an open connection; the fast shutdown then terminates that connection.
     """
-    registry, _, _ = fleet(seed=28)
+    registry, _, _ = faults.fleet(seed=28)
     pipeline.load_registry(registry)
     proc = pipeline.start(service)
     if service == "processor":  # it writes its first heartbeat after the first interval
-        wait_until(
+        faults.wait_until(
             "the first heartbeat",
             lambda: (
-                heartbeat_counter(pipeline, "processor", proc.pid, "lag") >= 0
+                faults.heartbeat_counter(pipeline, "processor", proc.pid, "lag") >= 0
                 and _has_heartbeat(pipeline, proc.pid)
             ),
             30,
@@ -155,7 +136,7 @@ def test_database_shutdown_in_the_middle_of_a_heartbeat(
         with db.connect(pipeline.settings) as lock:
             lock.execute("LOCK TABLE service_heartbeats IN ACCESS EXCLUSIVE MODE")
             with db.connect(pipeline.settings, autocommit=True) as probe:
-                wait_until(
+                faults.wait_until(
                     f"the {service}'s heartbeat to wait on the lock",
                     lambda: _scalar(probe, waiting) > 0,
                     30,
@@ -168,7 +149,7 @@ def test_database_shutdown_in_the_middle_of_a_heartbeat(
         local_services.postgres.start()
     time.sleep(3.0)
     assert proc.alive(), f"{service} died:\n{proc.log_tail(40)}"
-    assert "heartbeat not written" in log_text(proc)
+    assert "heartbeat not written" in faults.log_text(proc)
 
 
 def _has_heartbeat(pipeline: Pipeline, pid: int) -> bool:
@@ -187,7 +168,7 @@ def _scalar(conn: db.Conn, sql: str) -> int:
 def test_mqtt_broker_graceful_restart_loses_nothing(
     pipeline: Pipeline, local_services: LocalServices
 ) -> None:
-    registry, readings, truth = fleet(seed=24)
+    registry, readings, truth = faults.fleet(seed=24)
     pipeline.load_registry(registry)
     pipeline.start("processor")
     pipeline.start("collector")
@@ -197,14 +178,14 @@ def test_mqtt_broker_graceful_restart_loses_nothing(
     local_services.mqtt.restart()
     feed.release()
     published = feed.published
-    wait_until("the feed to publish again", more(feed, published), 30, pipeline)
+    faults.wait_until("the feed to publish again", faults.more(feed, published), 30, pipeline)
     time.sleep(2.0)
     assert feed.published < len(readings)
     local_services.mqtt.restart()  # once more, after the clients reconnected
     feed.release()
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")
 
 
 _TANSU_BUG = (
@@ -237,18 +218,18 @@ def test_kafka_broker_restarted_and_killed_with_durable_storage_loses_nothing(
     pipeline: Pipeline, durable_kafka: ServiceHandle
 ) -> None:
     pipeline.settings = pipeline.settings.model_copy(update={"kafka_url": durable_kafka.url})
-    registry, readings, truth = fleet(seed=25)
+    registry, readings, truth = faults.fleet(seed=25)
     pipeline.load_registry(registry)
     pipeline.start("processor")
     collector = pipeline.start("collector")
     feed = PacedFeed(readings, pipeline.settings, 21, "feed-kafka", rounds=3).start()
-    wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
+    faults.wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
     time.sleep(2.0)
     before = pipeline.stored_count()
     assert 0 < before < len(readings)
     durable_kafka.restart()  # graceful
     feed.release()
-    wait_until("readings stored again", grew(pipeline, before), 30, pipeline)
+    faults.wait_until("readings stored again", faults.grew(pipeline, before), 30, pipeline)
     time.sleep(2.0)
     before = pipeline.stored_count()
     assert before < len(readings)
@@ -259,9 +240,11 @@ def test_kafka_broker_restarted_and_killed_with_durable_storage_loses_nothing(
     assert feed.join() == len(readings)
     # everything published is acknowledged by the collector (after Kafka acknowledged it),
     # and the processor applied everything the topic holds
-    wait_until(
+    faults.wait_until(
         "the collector to acknowledge every reading",
-        lambda: heartbeat_counter(pipeline, "collector", collector.pid, "acked") >= len(readings),
+        lambda: (
+            faults.heartbeat_counter(pipeline, "collector", collector.pid, "acked") >= len(readings)
+        ),
         60,
         pipeline,
     )
@@ -273,6 +256,6 @@ def test_kafka_broker_restarted_and_killed_with_durable_storage_loses_nothing(
         # anything that reached the topic and is not stored is greenmon's fault: fail below
         if lost:
             pytest.xfail(f"{_TANSU_BUG}; {len(lost)} acknowledged readings not in the topic")
-    finish(pipeline, feed, readings)
-    assert_matches_truth(pipeline, truth, START, DAYS)
-    alive(pipeline, "processor", "collector")
+    faults.finish(pipeline, feed, readings)
+    faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.alive(pipeline, "processor", "collector")

@@ -13,13 +13,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from greenmon.domain.registry import Registry
-from greenmon.feeds.fleet import build_registry
 from greenmon.feeds.publisher import publish
-from greenmon.feeds.simulator import SimReading, generate
-from greenmon.feeds.truth import TruthRow, truth_rows
+from greenmon.feeds.simulator import SimReading
+from greenmon.feeds.truth import TruthRow
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration.conftest import Pipeline, assert_matches_truth, read_topic
+from tests.integration.faults import fleet
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,7 @@ DAYS = 3
 
 
 def _fleet(seed: int) -> tuple[Registry, list[SimReading], list[TruthRow]]:
-    registry = build_registry(3, 4, seed)
-    readings = list(generate(registry, START, DAYS, 900, seed))
-    truth = truth_rows(registry, START, DAYS, 900, seed)
-    return registry, readings, truth
+    return fleet(seed, START, DAYS)
 
 
 def test_simulated_fleet_matches_ground_truth(pipeline: Pipeline) -> None:
