@@ -93,21 +93,35 @@ def requests(
     out = []
     touched = list(touched)
     for rule in aggregate_rules(rules):
+        members: dict[str, dict[str, float]] = defaultdict(dict)
+        for meter_id, info in meters.items():
+            scale = _scale(rule, info)
+            if scale is not None:
+                members[entity_of(rule.scope, info)][meter_id] = scale
         slots: dict[str, set[datetime]] = defaultdict(set)
         for meter_id, slot in touched:
-            info = meters.get(meter_id)
-            if info is not None and _scale(rule, info) is not None:
-                slots[entity_of(rule.scope, info)].add(slot)
+            known = meters.get(meter_id)
+            entity = entity_of(rule.scope, known) if known is not None else None
+            if entity is not None and meter_id in members.get(entity, {}):
+                slots[entity].add(slot)
         for entity_id, entity_slots in sorted(slots.items()):
-            members = {
-                m: scale
-                for m, info in meters.items()
-                if entity_of(rule.scope, info) == entity_id
-                and (scale := _scale(rule, info)) is not None
-            }
             newest = tuple(sorted(entity_slots)[-MAX_SLOTS:])
-            out.append(Request(rule, entity_id, members, newest))
+            out.append(Request(rule, entity_id, members[entity_id], newest))
     return out
+
+
+def missing(
+    reqs: Iterable[Request], stored: Mapping[tuple[str, datetime], float]
+) -> tuple[list[str], datetime | None]:
+    """Members without a stored row in a requested slot (their newest slot decides whether
+    they are due, settled or out), and the oldest requested slot."""
+    absent: set[str] = set()
+    oldest: datetime | None = None
+    for req in reqs:
+        for slot in req.slots:
+            oldest = slot if oldest is None or slot < oldest else oldest
+            absent.update(m for m in req.members if (m, slot) not in stored)
+    return sorted(absent), oldest
 
 
 def observe(

@@ -176,7 +176,13 @@ class AlertsService:
         members = sorted({m for r in reqs for m in r.members})
         slots = sorted({s for r in reqs for s in r.slots})
         stored = store.slot_quantities(conn, members, slots)
-        return aggregate.candidates(reqs, stored, store.newest_slots(conn, members))
+        absent, oldest = aggregate.missing(reqs, stored)
+        newest = (
+            store.newest_slots(conn, absent, oldest - aggregate.GRACE)
+            if absent and oldest is not None
+            else {}
+        )
+        return aggregate.candidates(reqs, stored, newest)
 
     def _on_tick(self) -> None:
         now = datetime.now(UTC)

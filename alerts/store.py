@@ -225,12 +225,12 @@ def slot_quantities(
     return {(r[0], r[1]): float(r[2]) for r in rows}
 
 
-def newest_slots(conn: Conn, meter_ids: list[str]) -> dict[str, datetime | None]:
-    """Each meter's newest stored 15-minute slot (None: nothing stored)."""
+def newest_slots(conn: Conn, meter_ids: list[str], since: datetime) -> dict[str, datetime | None]:
+    """Each meter's newest stored 15-minute slot from ``since`` on (None: none since)."""
     rows = conn.execute(
-        "SELECT k.m, (SELECT max(c.interval_start) FROM consumption_15m c WHERE c.meter_id = k.m) "
-        "FROM unnest(%s::text[]) AS k(m)",
-        (meter_ids,),
+        "SELECT k.m, (SELECT max(c.interval_start) FROM consumption_15m c "
+        "WHERE c.meter_id = k.m AND c.interval_start >= %s) FROM unnest(%s::text[]) AS k(m)",
+        (since, meter_ids),
     ).fetchall()
     return {r[0]: r[1] for r in rows}
 

@@ -122,3 +122,11 @@ def test_an_entity_flow_rule_must_name_one_carrier() -> None:
     with pytest.raises(InvalidInput, match=r"rule city-flow.*exactly one in match\.carrier"):
         parse_rules("rules:\n  - {id: city-flow, scope: city, "
                     "threshold: {measure: flow, above: 1}}\n")  # fmt: skip
+
+
+def test_only_members_without_a_row_need_their_newest_slot() -> None:
+    stored = {("A1", T0): 100.0, ("A1", T0 + SLOT): 100.0, ("A2", T0): 0.1}
+    reqs = aggregate.requests([ENT], [("A1", T0), ("A1", T0 + SLOT)], METERS)
+    assert aggregate.missing(reqs, stored) == (["A2"], T0)  # A2 lacks T0 + 15 min
+    full = {**stored, ("A2", T0 + SLOT): 0.1}
+    assert aggregate.missing(reqs, full) == ([], T0)
