@@ -117,6 +117,11 @@ def cmd_mqtt_credentials(args: argparse.Namespace, settings: Settings) -> int:
             f"collector: set GREENMON_MQTT_USERNAME={report.collector_user} and "
             f"GREENMON_MQTT_PASSWORD from {args.out}/{report.collector_user}.txt"
         )
+    if settings.feed_mqtt_username in report.issued:
+        print(
+            f"simulate/replay/demo: set GREENMON_FEED_MQTT_PASSWORD from "
+            f"{args.out}/{settings.feed_mqtt_username}.txt"
+        )
     print("broker reloaded" if report.reloaded else "local broker not running (not reloaded)")
     return 0
 

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     mqtt_username: str | None = Field(None, description="MQTT user of the collector")
     mqtt_password: SecretStr | None = Field(None, description="MQTT password of the collector")
     mqtt_ca_file: Path | None = Field(None, description="CA bundle for mqtts:// (TLS)")
+    feed_mqtt_username: str = Field(
+        "greenmon-feed", description="MQTT user of simulate, replay and demo (with a password)"
+    )
+    feed_mqtt_password: SecretStr | None = Field(
+        None, description="its password (from `greenmon mqtt credentials`); unset: anonymous"
+    )
     mqtt_auth: bool = Field(
         False,
         description="local broker requires passwords and ACLs (see greenmon mqtt credentials)",
@@ -205,6 +211,13 @@ class Settings(BaseSettings):
         parts = urlsplit(self.mqtt_url)
         default = 8883 if parts.scheme == "mqtts" else 1883
         return parts.hostname or "127.0.0.1", parts.port or default
+
+    @property
+    def feed_credentials(self) -> tuple[str | None, str | None]:
+        """(user, password) a feed publishes with: the feed's account, or anonymous."""
+        if self.feed_mqtt_password is None:
+            return None, None
+        return self.feed_mqtt_username, self.feed_mqtt_password.get_secret_value()
 
     @property
     def mqtt_tls(self) -> bool:

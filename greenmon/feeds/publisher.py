@@ -233,7 +233,11 @@ def publish(
     ``speed`` is simulated seconds per wall-clock second (86400: a day a second), paced
     on the readings' ``ts``; None or 0 publishes as fast as the broker acks.
     ``progress`` gets the count published so far, at most every 0.1 s and once at the end.
+    Without ``username`` it publishes as the feed's account when the settings have its
+    password (``feed_mqtt_password``), else anonymously.
     """
+    if username is None:
+        username, password = settings.feed_credentials
     if not 1 <= max_inflight <= 65535:
         raise ValueError(f"max_inflight must be 1-65535, not {max_inflight}")
     if not 1 <= window <= 60000:

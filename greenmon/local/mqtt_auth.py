@@ -2,11 +2,12 @@
 
 Every enterprise gets its own MQTT user (its enterprise id) that may publish only
 under ``{prefix}/{its id}/#`` and subscribe only to ``{prefix}/{its id}/alerts/#``
-(one retained topic per alert);
-the collector's user may read readings and batches of every enterprise and write
-alerts. Passwords are random (``secrets.token_urlsafe``), stored only hashed in
-Mosquitto's password file format (PBKDF2-SHA512, ``$7$``, as ``mosquitto_passwd``
-writes it), and handed over once, in plain text, as one 0600 file per user.
+(one retained topic per alert); the collector's user may read readings and batches
+of every enterprise and write alerts; the feed's user (simulators, replays, a
+gateway of many plants) may only publish readings and batches, for any enterprise.
+Passwords are random (``secrets.token_urlsafe``), stored only hashed in Mosquitto's
+password file format (PBKDF2-SHA512, ``$7$``, as ``mosquitto_passwd`` writes it),
+and handed over once, in plain text, as one 0600 file per user.
 
 The hashing, the file formats and the plan of who gets a new password are pure
 functions; :func:`issue_credentials` does the I/O (database, files, broker reload).
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 
 #: the collector's MQTT user when ``mqtt_username`` is not set
 DEFAULT_COLLECTOR_USER: Final = "greenmon-collector"
+#: the simulator's and replay's MQTT user (``feed_mqtt_username``)
+DEFAULT_FEED_USER: Final = "greenmon-feed"
 #: PBKDF2 rounds and salt length of ``mosquitto_passwd`` (Mosquitto 2.0)
 ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
@@ -101,8 +104,12 @@ def render_password_file(entries: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def render_acl(enterprise_ids: Iterable[str], *, collector_user: str, prefix: str) -> str:
-    """The Mosquitto ACL file: the collector's rights, then one block per enterprise."""
+def render_acl(
+    enterprise_ids: Iterable[str], *, collector_user: str, prefix: str,
+    feed_user: str | None = None,
+) -> str:  # fmt: skip
+    """The Mosquitto ACL file: the collector's and the feed's rights, then one block per
+    enterprise."""
     prefix = prefix.rstrip("/")
     _check_user(collector_user)
     lines = [
@@ -114,6 +121,10 @@ def render_acl(enterprise_ids: Iterable[str], *, collector_user: str, prefix: st
         f"topic read {prefix}/+/batch",
         f"topic write {prefix}/+/alerts/#",
     ]
+    if feed_user is not None:
+        _check_user(feed_user)
+        lines += ["", f"user {feed_user}", f"topic write {prefix}/+/+/reading",
+                  f"topic write {prefix}/+/batch"]  # fmt: skip
     for enterprise_id in sorted(set(enterprise_ids)):
         _check_user(enterprise_id)
         lines += [
@@ -150,6 +161,7 @@ def plan_credentials(
     collector_user: str,
     collector_password: str | None,
     rotate: Iterable[str] = (),
+    feed_user: str | None = None,
     new_password: Callable[[], str] = lambda: secrets.token_urlsafe(PASSWORD_BYTES),
 ) -> CredentialPlan:
     """Keep the hash of every user that has one; issue passwords to the others.
@@ -157,20 +169,25 @@ def plan_credentials(
     ``rotate`` names users who get a new password anyway. Users no longer in the
     registry are dropped. The collector's password comes from the settings when
     they have one (its hash is replaced only if it does not match); otherwise it
-    is issued like an enterprise's.
+    is issued like an enterprise's. The feed's user, if any, is treated like an
+    enterprise's.
     """
     ids = sorted(set(enterprise_ids))
-    for user in [*ids, collector_user]:
+    for user in [*ids, collector_user, *([feed_user] if feed_user else [])]:
         _check_user(user)
-    if collector_user in ids:
-        raise CredentialsError(f"enterprise id {collector_user!r} is the collector's MQTT user")
+    for service, name in ((collector_user, "collector"), (feed_user, "feed")):
+        if service in ids:
+            raise CredentialsError(f"enterprise id {service!r} is the {name}'s MQTT user")
+    if feed_user == collector_user:
+        raise CredentialsError("the feed and the collector need MQTT users of their own")
     rotating = set(rotate)
-    unknown = rotating - {*ids, collector_user}
+    users = [*ids, *([feed_user] if feed_user else [])]
+    unknown = rotating - {*users, collector_user}
     if unknown:
         raise CredentialsError(f"cannot rotate unknown MQTT user(s) {sorted(unknown)}")
     entries: dict[str, str] = {}
     issued: dict[str, str] = {}
-    for user in ids:
+    for user in users:
         if user in existing and user not in rotating:
             entries[user] = existing[user]
         else:
@@ -283,10 +300,12 @@ def issue_credentials(
     ids = list(enterprise_ids) if enterprise_ids is not None else registry_enterprises(settings)
     user = collector_user(settings)
     secret = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    feed = settings.feed_mqtt_username
     plan = plan_credentials(
-        ids, existing, collector_user=user, collector_password=secret, rotate=rotate
-    )
-    acl = render_acl(ids, collector_user=user, prefix=settings.mqtt_topic_prefix)
+        ids, existing, collector_user=user, collector_password=secret, rotate=rotate,
+        feed_user=feed,
+    )  # fmt: skip
+    acl = render_acl(ids, collector_user=user, prefix=settings.mqtt_topic_prefix, feed_user=feed)
     handover = write_handover(out_dir, plan.issued)
     write_broker_files(layout.mosquitto, plan.entries, acl)
     reloaded = reload_broker(layout)

@@ -31,7 +31,7 @@ from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import generate
 from greenmon.local.manager import services_down, services_up
 from greenmon.local.mosquitto import MqttTls, start_mosquitto
-from greenmon.local.mqtt_auth import DEFAULT_COLLECTOR_USER, issue_credentials
+from greenmon.local.mqtt_auth import DEFAULT_COLLECTOR_USER, DEFAULT_FEED_USER, issue_credentials
 from greenmon.local.ports import free_port
 from greenmon.local.process import ManagedProcess, running_as_root
 from greenmon.settings import Settings, load_settings
@@ -45,6 +45,7 @@ A, B = (e.enterprise_id for e in REGISTRY.enterprises)
 METER_A = next(m for m in REGISTRY.meters if m.enterprise_id == A)
 METER_B = next(m for m in REGISTRY.meters if m.enterprise_id == B)
 COLLECTOR = DEFAULT_COLLECTOR_USER
+FEED = DEFAULT_FEED_USER
 WAIT_S = 10.0
 SILENCE_S = 3.0  # how long a message that must not arrive is waited for
 
@@ -86,7 +87,7 @@ def secure_broker(services_dir: Path) -> Iterator[SecureBroker]:
     settings = load_settings(state_dir=root, mqtt_topic_prefix=PREFIX)
     handover = root / "handover"
     report = issue_credentials(settings, handover, enterprise_ids=[A, B])
-    assert set(report.issued) == {A, B, COLLECTOR}
+    assert set(report.issued) == {A, B, COLLECTOR, FEED}
     passwords = {p.stem: p.read_text().strip() for p in handover.glob("*.txt")}
     data_dir = report.password_file.parent
     ca, cert, key = make_ca_and_server_cert(data_dir / "tls")
@@ -257,6 +258,41 @@ def test_enterprise_reads_only_its_own_alerts(secure_broker: SecureBroker) -> No
             c.close()
 
 
+def test_the_feed_publishes_readings_for_any_enterprise_and_nothing_else(
+    secure_broker: SecureBroker,
+) -> None:
+    collector = connected(secure_broker, COLLECTOR)
+    a = connected(secure_broker, A)
+    try:
+        collector.subscribe(f"{PREFIX}/+/+/reading", f"{PREFIX}/+/batch")
+        a.subscribe(f"{PREFIX}/{A}/alerts/#")
+        allowed = [
+            (f"{PREFIX}/{A}/{METER_A.meter_id}/reading", b"simulated A"),
+            (f"{PREFIX}/{B}/{METER_B.meter_id}/reading", b"simulated B"),
+            (f"{PREFIX}/{B}/batch", b'{"readings": []}'),
+        ]
+        feed = connected(secure_broker, FEED)
+        try:
+            for topic, payload in allowed:
+                feed.publish(topic, payload)
+        finally:
+            feed.close()
+        publish_denied(secure_broker, FEED, f"{PREFIX}/{A}/alerts/x", b"fake alert")
+        reader = connected(secure_broker, FEED)  # and it reads nothing
+        try:
+            reader.subscribe(f"{PREFIX}/#")
+            a.publish(f"{PREFIX}/{A}/{METER_A.meter_id}/reading", b"A's own")
+            assert collector.wait(lambda: len(collector.messages) >= len(allowed) + 1)
+            time.sleep(SILENCE_S)
+            assert reader.messages == [] and a.messages == []
+        finally:
+            reader.close()
+        assert collector.messages[: len(allowed)] == allowed
+    finally:
+        collector.close()
+        a.close()
+
+
 def test_wrong_password_and_anonymous_clients_are_refused(secure_broker: SecureBroker) -> None:
     refused = [
         connect(secure_broker.port, A, secure_broker.passwords[B]),
@@ -276,7 +312,7 @@ def test_wrong_password_and_anonymous_clients_are_refused(secure_broker: SecureB
 def test_password_file_holds_no_plain_password(secure_broker: SecureBroker) -> None:
     text = secure_broker.password_file.read_text()
     lines = text.splitlines()
-    assert sorted(line.split(":", 1)[0] for line in lines) == sorted([A, B, COLLECTOR])
+    assert sorted(line.split(":", 1)[0] for line in lines) == sorted([A, B, COLLECTOR, FEED])
     assert all(line.split(":", 1)[1].startswith("$7$") for line in lines)
     for password in secure_broker.passwords.values():
         assert len(password) >= 40

@@ -177,11 +177,11 @@ def test_issue_credentials_writes_hashed_file_acl_and_handover_once(tmp_path: Pa
     settings = load_settings(state_dir=tmp_path / "state", mqtt_username="col")
     out = tmp_path / "out"
     report = issue_credentials(settings, out, enterprise_ids=["E1", "E2"])
-    assert report.issued == ("E1", "E2", "col")
+    assert report.issued == ("E1", "E2", "col", "greenmon-feed")
     assert not report.reloaded  # no local broker runs
     assert report.password_file == (tmp_path / "state" / "mosquitto" / "passwd").resolve()
     passwords = {p.stem: p.read_text().strip() for p in out.glob("*.txt")}
-    assert set(passwords) == {"E1", "E2", "col"}
+    assert set(passwords) == {"E1", "E2", "greenmon-feed", "col"}
     text = report.password_file.read_text()
     entries = parse_password_file(text)
     for user, password in passwords.items():
@@ -190,7 +190,10 @@ def test_issue_credentials_writes_hashed_file_acl_and_handover_once(tmp_path: Pa
         assert verify_password(password, entries[user])
         assert _mode(out / f"{user}.txt") == 0o600
     assert _mode(report.password_file) == 0o600
-    assert "user E2\ntopic write greenmon/v1/E2/#" in report.acl_file.read_text()
+    acl = report.acl_file.read_text()
+    assert "user E2\ntopic write greenmon/v1/E2/#" in acl
+    assert ("user greenmon-feed\ntopic write greenmon/v1/+/+/reading\n"
+            "topic write greenmon/v1/+/batch\n") in acl  # fmt: skip
 
     for path in out.glob("*.txt"):
         path.unlink()
@@ -211,9 +214,25 @@ def test_cli_mqtt_credentials(
     assert cli.main(["mqtt", "credentials", "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     issued = {p.stem: p.read_text().strip() for p in (tmp_path / "out").glob("*.txt")}
-    assert set(issued) == {"E1", "greenmon-collector"}
+    assert set(issued) == {"E1", "greenmon-collector", "greenmon-feed"}
     assert all(password not in printed for password in issued.values())
     assert "GREENMON_MQTT_USERNAME=greenmon-collector" in printed
+    assert "GREENMON_FEED_MQTT_PASSWORD from" in printed
     assert cli.main(["mqtt", "credentials", "--out", str(tmp_path / "o2"), "--rotate", "E1"]) == 0
     assert [p.stem for p in (tmp_path / "o2").glob("*.txt")] == ["E1"]
     assert (tmp_path / "o2" / "E1.txt").read_text().strip() != issued["E1"]
+
+
+def test_the_feed_user_is_planned_like_an_enterprise_and_may_not_collide() -> None:
+    passwords = iter(["p1", "p2", "p3"])
+    first = plan_credentials(["E1"], {}, collector_user="col", collector_password=None,
+                             feed_user="feed", new_password=passwords.__next__)  # fmt: skip
+    assert first.issued == {"E1": "p1", "feed": "p2", "col": "p3"}
+    kept = plan_credentials(["E1"], first.entries, collector_user="col",
+                            collector_password=None, feed_user="feed", rotate=["feed"],
+                            new_password=lambda: "p4")  # fmt: skip
+    assert kept.issued == {"feed": "p4"} and kept.entries["E1"] == first.entries["E1"]
+    for ids, feed in ((["feed"], "feed"), (["E1"], "col")):
+        with pytest.raises(CredentialsError):
+            plan_credentials(ids, {}, collector_user="col", collector_password=None,
+                             feed_user=feed)  # fmt: skip
