@@ -18,17 +18,12 @@ import argparse
 import hashlib
 import hmac
 import json
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,18 +32,14 @@ from pydantic import SecretStr
 from alerts.rules import parse_rules
 from alerts.secrets import new_key
 from alerts.store import save_ruleset
+from benchmarks.local import local_services, log_tails, services
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading
-from greenmon.jobs.runner import start_service
-from greenmon.local import manager
-from greenmon.local.ports import free_port
 from greenmon.local.process import ManagedProcess
-from greenmon.settings import Settings, load_settings
+from greenmon.settings import Settings
 from greenmon.storage import db
-from greenmon.storage.heartbeat import wait_subscribed
-from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
 
 SECRET = "benchmark-secret"  # noqa: S105 (a throwaway webhook of this run)
@@ -109,50 +100,15 @@ def rules_yaml(reg: Registry, port: int) -> str:
     )
 
 
-@contextmanager
-def services(root: Path) -> Iterator[Settings]:
-    settings = load_settings(
-        state_dir=root,
-        mqtt_url=f"mqtt://127.0.0.1:{free_port()}",
-        kafka_url=f"kafka://127.0.0.1:{free_port()}",
-        database_url=f"postgresql://greenmon@127.0.0.1:{free_port()}/greenmon",
-        alerts_secret_key=SecretStr(new_key()),
-        alerts_tick_s=1.0,
-        stats_interval_s=1.0,
-    )
-    statuses = manager.services_up(settings)
-    try:
-        failed = [f"{s.name}: {s.detail}" for s in statuses if s.state == "failed"]
-        if failed:
-            raise SystemExit("local services failed: " + "; ".join(failed))
-        yield settings
-    finally:
-        manager.services_down(settings)
-
-
 def run(n: int, limit_s: float) -> int:
-    root = Path(tempfile.mkdtemp(prefix="greenmon-bench-", dir="/tmp"))
-    root.chmod(0o755)  # the brokers drop to their own users when we are root
-    procs: list[ManagedProcess] = []
-    try:
-        with services(root) as settings:
-            try:
-                migrate(settings)
-                reg = registry(n)
-                receiver = Receiver()
-                with db.connect(settings) as conn:
-                    upsert_registry(conn, reg)
-                    save_ruleset(conn, parse_rules(rules_yaml(reg, receiver.port)), settings)
-                for name in ("collector", "processor", "alerts"):
-                    procs.append(start_service(name, settings, root / "logs"))
-                with db.connect(settings, autocommit=True) as conn:
-                    wait_subscribed(conn, procs[0].pid, alive=procs[0].alive)
-                latencies = rounds(settings, reg, receiver, procs)
-            finally:  # the services first, while the brokers they talk to are still up
-                for p in procs:
-                    p.stop(15)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with local_services(alerts_secret_key=SecretStr(new_key()), alerts_tick_s=1.0) as settings:
+        reg = registry(n)
+        receiver = Receiver()
+        with db.connect(settings) as conn:
+            upsert_registry(conn, reg)
+            save_ruleset(conn, parse_rules(rules_yaml(reg, receiver.port)), settings)
+        with services(settings, "collector", "processor", "alerts") as procs:
+            latencies = rounds(settings, reg, receiver, procs)
     p50 = statistics.median(latencies)
     p95 = statistics.quantiles(latencies, n=20)[18] if len(latencies) >= 2 else latencies[0]
     print(f"reading -> webhook, {len(latencies)} alerts: p50 {p50:.2f} s, p95 {p95:.2f} s, "
@@ -173,8 +129,7 @@ def rounds(
         deadline = sent + 120  # the first round includes the consumer groups' joins
         while meter.meter_id not in receiver.arrived:
             if time.monotonic() > deadline or not all(p.alive() for p in procs):
-                tails = "\n".join(f"--- {p.name}\n{p.log_tail(20)}" for p in procs)
-                raise SystemExit(f"no alert for {meter.meter_id}\n{tails}")
+                raise SystemExit(f"no alert for {meter.meter_id}\n{log_tails(procs)}")
             time.sleep(0.01)
         latency = receiver.arrived[meter.meter_id] - sent
         print(f"  {meter.meter_id}: {latency:.2f} s", flush=True)
