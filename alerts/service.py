@@ -110,7 +110,7 @@ class AlertsService:
         finally:
             log.info("alerts stopping: %s", self.counters.snapshot())
             self.worker.stop()
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=5000)
             self._drop_db()
 
     def _reload(self) -> None:
@@ -130,7 +130,8 @@ class AlertsService:
         """After a failed transaction, read again from the last committed offsets."""
         with contextlib.suppress(Exception):
             for tp in self._consumer.assignment():
-                committed = self._consumer.committed(tp)
+                # bounded: with Kafka down too, an unbounded wait here would ignore stop()
+                committed = self._consumer.committed(tp, timeout_ms=5000)
                 if committed is not None:
                     self._consumer.seek(tp, committed)
                 else:

@@ -377,7 +377,7 @@ class Processor:
     def _shutdown(self) -> None:
         log.info("processor stopping: %s", self.counters.snapshot())
         try:
-            self._consumer.close(autocommit=False)
+            self._consumer.close(autocommit=False, timeout_ms=5000)
             if self._value_added is not None:
                 self._value_added.close()
         finally:

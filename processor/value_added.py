@@ -95,4 +95,4 @@ class ValueAddedInput:
         self._producer.send(self._settings.topic_dlq, value=record)
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False)
+        self._consumer.close(autocommit=False, timeout_ms=5000)
