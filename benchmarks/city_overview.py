@@ -60,6 +60,9 @@ INSERT INTO meter_quality_daily (meter_id, day, enterprise_id, expected, present
     completeness, estimated_share, resets, rollovers, quarantined)
 SELECT m.meter_id, d::date, m.enterprise_id, 96, 90 + (random() * 6)::int, 0, 0.95, 0, 0, 0, 0
 FROM meters m, generate_series('2025-01-01'::date, '2025-12-31'::date, '1 day') d;
+INSERT INTO enterprise_quality_daily (enterprise_id, day, meters, expected, present, estimated)
+SELECT enterprise_id, day, count(*), sum(expected), sum(present), sum(estimated)
+FROM meter_quality_daily GROUP BY 1, 2;
 WITH ids AS (
     SELECT 'enterprise' AS entity, enterprise_id AS entity_id FROM enterprises
     UNION ALL SELECT DISTINCT 'district', district FROM enterprises

@@ -75,12 +75,13 @@ def on_track_sql(where: str) -> str:
 
 
 def completeness_sql(where: str) -> str:
-    """Share of expected intervals present, over the last 30 days of the time range."""
+    """Share of expected intervals present over the time range (the enterprises' daily
+    sums of their meters' quality)."""
     join = " JOIN enterprises e ON e.enterprise_id = q.enterprise_id" if where else ""
     return (
         "SELECT coalesce(sum(q.present)::float8 / NULLIF(sum(q.expected), 0), 0) "
-        f"AS completeness FROM meter_quality_daily q{join} "
-        f"WHERE $__timeFilter(q.day) AND q.day > $__timeTo()::date - 30{where}"
+        f"AS completeness FROM enterprise_quality_daily q{join} "
+        f"WHERE $__timeFilter(q.day){where}"
     )
 
 
@@ -149,7 +150,7 @@ def headline_panels(
         panel(
             cat,
             "stat",
-            "数据完整率 Data completeness (30 d)",
+            "数据完整率 Data completeness",
             completeness_sql(where),
             ("completeness",),
             U_SHARE,

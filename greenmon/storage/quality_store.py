@@ -76,11 +76,23 @@ ON CONFLICT (meter_id, day) DO UPDATE SET enterprise_id = EXCLUDED.enterprise_id
 """
 
 
+_SUMMARISE = (
+    "DELETE FROM enterprise_quality_daily WHERE day BETWEEN %(d0)s AND %(d1)s",
+    "INSERT INTO enterprise_quality_daily (enterprise_id, day, meters, expected, present, "
+    "estimated) SELECT enterprise_id, day, count(*), sum(expected), sum(present), "
+    "sum(estimated) FROM meter_quality_daily WHERE day BETWEEN %(d0)s AND %(d1)s GROUP BY 1, 2",
+)
+
+
 def refresh_quality(conn: Conn, first: date, last: date, *, tz: str) -> int:
-    """Recompute and store the quality of every meter for local days first..last."""
+    """Recompute and store the quality of every meter for local days first..last, and
+    the enterprises' sums of those days (``enterprise_quality_daily``)."""
     with conn.cursor() as cur:
         cur.execute(_REFRESH, {"tz": tz, "d0": first, "d1": last})
-        return cur.rowcount
+        written = cur.rowcount
+        for sql in _SUMMARISE:
+            cur.execute(sql, {"d0": first, "d1": last})
+        return written
 
 
 def changed_days(conn: Conn, since: datetime, *, tz: str) -> tuple[date, date] | None:

@@ -107,6 +107,26 @@ def test_city_overview_agrees_with_the_export(filled: Filled) -> None:
     assert rows[0][0] == pytest.approx(city.indicators["energy"].intensity, rel=1e-12)
 
 
+def test_completeness_is_the_meters_present_over_expected_in_the_range(filled: Filled) -> None:
+    """The city and district panels read the enterprises' daily sums; the share must be
+    the one of the meters' own rows (summed here in Python) over January 2025."""
+    with db.connect(filled.settings) as conn:
+        rows = conn.execute(
+            "SELECT q.enterprise_id, e.district, q.day, q.expected, q.present "
+            "FROM meter_quality_daily q JOIN enterprises e USING (enterprise_id)"
+        ).fetchall()
+    january = [r for r in rows if datetime(2025, 1, 1).date() <= r[2] < datetime(2025, 2, 1).date()]
+    assert january, "the filled database has no quality rows in January"
+    for dashboard, keep in (("greenmon-city", lambda _r: True),
+                            ("greenmon-district", lambda r: r[1] == filled.district)):  # fmt: skip
+        picked = [r for r in january if keep(r)]
+        expected = sum(r[4] for r in picked) / sum(r[3] for r in picked)
+        entry = next(e for e in ENTRIES if e.dashboard == dashboard
+                     and e.columns == ("completeness",))  # fmt: skip
+        _, got = run(filled, expanded(entry, filled))
+        assert got[0][0] == pytest.approx(expected, rel=1e-12), dashboard
+
+
 def test_build_cli_writes_provisioning(filled: Filled, tmp_path: Path) -> None:
     from tests.integration.conftest import run_cli
 

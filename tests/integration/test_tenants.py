@@ -25,6 +25,7 @@ BY_ENTERPRISE = (
     "meters",
     "consumption_15m",
     "meter_quality_daily",
+    "enterprise_quality_daily",
     "enterprise_month",
     "value_added",
     "value_added_history",
