@@ -12,6 +12,7 @@ from greenmon.domain.consumption import (
     CounterState,
     Quarantined,
     Share,
+    SlotRow,
     counter_chain,
     counter_step,
     interval_step,
@@ -20,24 +21,6 @@ from greenmon.domain.factors import Converted, FactorTable, convert
 from greenmon.domain.reference import Carrier, MeterKind, unit_scale
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord
-
-
-@dataclass(slots=True)
-class SlotRow:
-    """Consumption of one meter in one 15-minute slot, converted."""
-
-    meter_id: str
-    slot_ms: int
-    enterprise_id: str
-    carrier: str
-    quantity: float
-    unit: str
-    energy_tce: float | None
-    co2_t: float | None
-    water_m3: float | None
-    estimated: bool
-    #: the slot was re-booked from its readings: its estimated flag is replaced, not OR-ed
-    replace_estimated: bool = False
 
 
 @dataclass(slots=True)

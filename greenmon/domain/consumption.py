@@ -180,3 +180,21 @@ def counter_chain(
         if q is not None:
             quarantined.append(q)
     return shares, quarantined
+
+
+@dataclass(slots=True)
+class SlotRow:
+    """Consumption of one meter in one 15-minute slot, converted."""
+
+    meter_id: str
+    slot_ms: int
+    enterprise_id: str
+    carrier: str
+    quantity: float
+    unit: str
+    energy_tce: float | None
+    co2_t: float | None
+    water_m3: float | None
+    estimated: bool
+    #: the slot was re-booked from its readings: its estimated flag is replaced, not OR-ed
+    replace_estimated: bool = False

@@ -23,18 +23,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from greenmon.domain.consumption import SlotRow
+
 log = logging.getLogger(__name__)
 
 SLOT_H = 0.25
-
-
-class _Slot(Protocol):
-    meter_id: str
-    slot_ms: int
-    enterprise_id: str
-    carrier: str
-    quantity: float
-    unit: str
 
 
 class _Producer(Protocol):
@@ -49,7 +42,7 @@ def demand_kw(carrier: str, unit: str, quantity: float) -> float | None:
     return None if scale is None else quantity * scale / SLOT_H
 
 
-def window_record(row: _Slot) -> dict[str, Any]:
+def window_record(row: SlotRow) -> dict[str, Any]:
     return {
         "meter_id": row.meter_id,
         "enterprise_id": row.enterprise_id,
@@ -61,7 +54,7 @@ def window_record(row: _Slot) -> dict[str, Any]:
     }
 
 
-def build_records(rows: Iterable[_Slot]) -> list[tuple[bytes, bytes]]:
+def build_records(rows: Iterable[SlotRow]) -> list[tuple[bytes, bytes]]:
     """(key, value) per slot, in slot order per meter."""
     ordered = sorted(rows, key=lambda r: (r.meter_id, r.slot_ms))
     return [
@@ -70,7 +63,7 @@ def build_records(rows: Iterable[_Slot]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def publish(producer: _Producer, topic: str, rows: Iterable[_Slot]) -> int:
+def publish(producer: _Producer, topic: str, rows: Iterable[SlotRow]) -> int:
     """Send the window records of a committed batch; never raises (best effort)."""
     records = build_records(rows)
     try:

@@ -185,6 +185,16 @@ def connected(broker: SecureBroker, user: str, *, tls: bool = False) -> Client:
     return c
 
 
+def publish_as(broker: SecureBroker, user: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish where ``user`` may, each acknowledged, on a connection of its own."""
+    c = connected(broker, user)
+    try:
+        for topic, payload in messages:
+            c.publish(topic, payload)
+    finally:
+        c.close()
+
+
 def publish_denied(
     broker: SecureBroker, user: str, topic: str, payload: bytes, tls: bool = False
 ) -> None:
@@ -221,12 +231,7 @@ def test_enterprise_publishes_only_under_its_own_topics(secure_broker: SecureBro
         ]
         for topic, payload in foreign:
             publish_denied(secure_broker, A, topic, payload)
-        a = connected(secure_broker, A)
-        try:
-            for topic, payload in own:
-                a.publish(topic, payload)
-        finally:
-            a.close()
+        publish_as(secure_broker, A, own)
         assert collector.wait(lambda: len(collector.messages) >= len(own)), collector.messages
         time.sleep(SILENCE_S)
         assert collector.messages == own
@@ -271,12 +276,7 @@ def test_the_feed_publishes_readings_for_any_enterprise_and_nothing_else(
             (f"{PREFIX}/{B}/{METER_B.meter_id}/reading", b"simulated B"),
             (f"{PREFIX}/{B}/batch", b'{"readings": []}'),
         ]
-        feed = connected(secure_broker, FEED)
-        try:
-            for topic, payload in allowed:
-                feed.publish(topic, payload)
-        finally:
-            feed.close()
+        publish_as(secure_broker, FEED, allowed)
         publish_denied(secure_broker, FEED, f"{PREFIX}/{A}/alerts/x", b"fake alert")
         reader = connected(secure_broker, FEED)  # and it reads nothing
         try:

@@ -11,8 +11,8 @@ from alerts import checks
 from alerts.channels import body_bytes, render_html, render_text, sign, summary, verify
 from alerts.rules import parse_rules
 from alerts.store import MeterInfo
+from greenmon.domain.consumption import SlotRow
 from greenmon.domain.windows import build_records, publish
-from processor.booking import SlotRow
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 RULES = parse_rules("""
