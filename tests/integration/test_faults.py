@@ -101,7 +101,7 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
     pipeline.start("collector")
     feed = PacedFeed(readings, pipeline.settings, 24, "feed-group", rounds=3).start()
     partitions = pipeline.settings.kafka_partitions
-    faults.wait_until("readings stored", lambda: pipeline.stored_count() > 0, 30, pipeline)
+    faults.wait_until("readings stored", lambda: pipeline.stored_count() > 0, 60, pipeline)
     with db.connect(pipeline.settings) as lock:
         lock.execute("SELECT * FROM stream_offsets FOR UPDATE").fetchall()
         held = pipeline.stored_count()
