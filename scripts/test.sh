@@ -14,6 +14,7 @@ echo "[test] mypy --strict"
 .venv/bin/mypy
 echo "[test] pytest"
 # Two workers (GREENMON_TEST_WORKERS): the integration tests mostly wait on brokers and
-# processes. Each worker starts its own throwaway services; a file's tests stay together.
+# processes. Each worker starts its own throwaway services; a file's tests stay together,
+# and the fault-injection files run one after the other (tests/conftest.py).
 exec .venv/bin/python -m pytest -p no:cacheprovider -n "${GREENMON_TEST_WORKERS:-2}" \
-  --dist loadfile "$@"
+  --dist loadgroup "$@"
