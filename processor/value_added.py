@@ -4,6 +4,12 @@ Each message is one JSON figure (``enterprise_id, month, value_added, price_basi
 a valid one replaces the stored figure (a revision), an invalid one is dead-lettered
 with its reason. Figures and the topic's positions are stored in one transaction,
 so a redelivered message is not counted as another revision.
+
+No consumer group: value-added messages are few (monthly figures), so every
+processor reads every partition (assigned, not subscribed) from the positions in
+the database. A group's join could stall (seen with tansu: a second group of the
+same process never got its partitions); with positions locked and only ever moved
+forward, each message is applied once whichever processor reads it first.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ import logging
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.structs import OffsetAndMetadata
 
 from greenmon.accounting.value_added import ValueAddedRow, parse_value_added_message
 from greenmon.bus import kafka as bus_kafka
@@ -35,14 +40,34 @@ class ValueAddedInput:
         self._settings = settings
         self._producer = producer
         self._counters = counters
+        #: the key of this input's positions in stream_offsets (not a Kafka group)
         self._group = settings.processor_group + ".value-added"
-        self._consumer = bus_kafka.consumer(
-            settings, client_id=f"{self._group}", group_id=self._group
-        )
-        self._consumer.subscribe([settings.topic_value_added])
+        self._consumer = bus_kafka.consumer(settings, client_id=self._group, group_id=None)
+        self._assigned = False
+
+    def _assign(self, conn: Conn) -> bool:
+        """Take every partition of the topic, each from its stored position."""
+        topic = self._settings.topic_value_added
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            return False
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(tps)
+        with conn.transaction():
+            stored = sink.stored_positions(conn, self._group, topic)
+        for tp in tps:
+            if tp.partition in stored:
+                self._consumer.seek(tp, stored[tp.partition])
+            else:
+                self._consumer.seek_to_beginning(tp)
+        log.info("value-added: reading partitions %s of %s", sorted(partitions), topic)
+        self._assigned = True
+        return True
 
     def poll_once(self, conn: Conn) -> int:
         """Apply what has arrived (waiting at most 50 ms); returns how many were stored."""
+        if not self._assigned and not self._assign(conn):
+            return 0
         polled = self._consumer.poll(timeout_ms=50, max_records=1000)
         if not polled:
             return 0
@@ -63,7 +88,8 @@ class ValueAddedInput:
             dead = 0
             positions = {}
             for tp, records in polled.items():
-                positions[tp.partition] = records[-1].offset + 1
+                # never backwards: another processor may have read further already
+                positions[tp.partition] = max(records[-1].offset + 1, stored.get(tp.partition, 0))
                 for rec in records:
                     if rec.offset < stored.get(tp.partition, -1):
                         continue
@@ -80,9 +106,6 @@ class ValueAddedInput:
                 self._producer.flush(timeout=30)
             upsert_value_added(conn, rows.values(), source="kafka")
             sink.save_positions(conn, self._group, topic, positions)
-        self._consumer.commit(
-            {TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items()}
-        )
         self._counters.add("value_added", len(rows))
         self._counters.add("dead_lettered", dead)
         return len(rows)

@@ -41,8 +41,9 @@ def producer(settings: Settings, *, client_id: str) -> KafkaProducer:
     )
 
 
-def consumer(settings: Settings, *, client_id: str, group_id: str) -> KafkaConsumer:
-    """A consumer that never commits on its own; greenmon commits after the database."""
+def consumer(settings: Settings, *, client_id: str, group_id: str | None) -> KafkaConsumer:
+    """A consumer that never commits on its own; greenmon commits after the database.
+    Without ``group_id`` it is assigned partitions and keeps its positions elsewhere."""
     return KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         client_id=client_id,

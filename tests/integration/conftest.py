@@ -118,7 +118,14 @@ class Pipeline:
             )
 
     def logs(self) -> str:
-        return "\n".join(f"--- {n} ---\n{p.log_tail(40)}" for n, p in self.procs.items())
+        """Each service's last 40 log lines but its periodic stats (the newest one kept)."""
+        out = []
+        for name, proc in self.procs.items():
+            lines = log_text(proc).splitlines()
+            stats = [line for line in lines if " stats " in line]
+            events = [line for line in lines if " stats " not in line][-40:]
+            out.append("\n".join([f"--- {name} ---", *events, *stats[-1:]]))
+        return "\n".join(out)
 
 
 def _consumer(settings: Settings) -> KafkaConsumer:
