@@ -18,11 +18,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from kafka import TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from alerts import aggregate, checks, store
@@ -46,6 +47,20 @@ NOTIFY = ("firing", "renotify", "resolved")
 _WINDOW_KEYS = ("meter_id", "enterprise_id", "carrier", "unit", "interval_start")
 
 
+class _Watched(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Committed offsets are where evaluation resumes; a rebalance needs only the watch."""
+
+    def __init__(self, watch: bus_kafka.JoinWatch) -> None:
+        self._watch = watch
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._watch.restart()
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        log.info("window partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self._watch.assigned()
+
+
 class AlertsService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -62,13 +77,29 @@ class AlertsService:
         self._arrivals: dict[str, datetime] = {}
         self._arrivals_at: datetime | None = None
         self._next_tick = 0.0
-        self._consumer = bus_kafka.consumer(
-            settings, client_id="greenmon-alerts", group_id=settings.alerts_group
-        )
+        self._consumer = self._new_consumer()
+        self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
         self.worker = DeliveryWorker(settings, self.counters)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _new_consumer(self) -> KafkaConsumer:
+        return bus_kafka.consumer(
+            self.settings, client_id="greenmon-alerts", group_id=self.settings.alerts_group
+        )
+
+    def _subscribe(self) -> None:
+        self.join_watch.restart()
+        self._consumer.subscribe([self.settings.topic_windows], listener=_Watched(self.join_watch))
+
+    def _replace_stalled_consumer(self) -> None:
+        log.warning("no partitions assigned for %.0f s: replacing the Kafka consumer",
+                    self.settings.kafka_join_timeout_s)  # fmt: skip
+        with contextlib.suppress(Exception):
+            self._consumer.close(autocommit=False, timeout_ms=5000)
+        self._consumer = self._new_consumer()
+        self._subscribe()
 
     def _db(self) -> db.Conn:
         return self._connection.get()
@@ -79,7 +110,7 @@ class AlertsService:
     def run(self) -> None:
         self._instance = f"{os.uname().nodename}:{os.getpid()}"
         bus_kafka.ensure_topics(self.settings, [self.settings.topic_windows])
-        self._consumer.subscribe([self.settings.topic_windows])
+        self._subscribe()
         stats = StatsReporter(log, self.counters, self.settings.stats_interval_s)
         self.worker.start()
         log.info(
@@ -95,6 +126,8 @@ class AlertsService:
                     polled = self._consumer.poll(timeout_ms=200, max_records=5000)
                     if polled:
                         self._on_windows(polled)
+                    elif self.join_watch.stalled():
+                        self._replace_stalled_consumer()
                     if time.monotonic() >= self._next_tick:
                         self._next_tick = time.monotonic() + self.settings.alerts_tick_s
                         self._on_tick()

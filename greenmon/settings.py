@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     processor_batch_max: int = Field(20000, ge=1, description="records per polled batch")
     processor_poll_ms: int = Field(200, ge=1, description="poll timeout")
     kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
+    kafka_join_timeout_s: float = Field(
+        60.0, gt=0, description="a consumer not assigned this long after (re)joining is replaced"
+    )
     late_grace_s: float = Field(
         7 * 86400.0,
         gt=0,

@@ -9,6 +9,7 @@ When the database is down the processor keeps the batch, backs off and retries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 import psycopg
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -56,9 +57,11 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        self._p.join_watch.restart()
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
+        self._p.join_watch.assigned()
         self._p.seek_to_stored(assigned)
 
 
@@ -94,10 +97,29 @@ class Processor:
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
         self._connection = db.Reconnecting(settings, sink.prepare)
-        self._consumer = bus_kafka.consumer(
-            settings, client_id=f"processor-{self._instance}", group_id=settings.processor_group
-        )
+        self._consumer = self._new_consumer()
+        self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
         self._producer = bus_kafka.producer(settings, client_id=f"processor-{self._instance}")
+
+    def _new_consumer(self) -> KafkaConsumer:
+        return bus_kafka.consumer(
+            self.settings, client_id=f"processor-{self._instance}",
+            group_id=self.settings.processor_group,
+        )  # fmt: skip
+
+    def _subscribe(self) -> None:
+        self.join_watch.restart()
+        self._consumer.subscribe([self.settings.topic_readings], listener=_Rebalance(self))
+
+    def _replace_stalled_consumer(self) -> None:
+        """The group join did not complete: leave with this consumer, join with a new one."""
+        log.warning("no partitions assigned for %.0f s: replacing the Kafka consumer",
+                    self.settings.kafka_join_timeout_s)  # fmt: skip
+        self.counters.add("rejoins")
+        with contextlib.suppress(Exception):
+            self._consumer.close(autocommit=False, timeout_ms=5000)
+        self._consumer = self._new_consumer()
+        self._subscribe()
 
     # --- database connection ----------------------------------------------------------------
     def _db(self) -> db.Conn:
@@ -140,7 +162,7 @@ class Processor:
             [settings.topic_readings, settings.topic_dlq, settings.topic_value_added,
              settings.topic_late, settings.topic_windows],
         )  # fmt: skip
-        self._consumer.subscribe([settings.topic_readings], listener=_Rebalance(self))
+        self._subscribe()
         self._value_added = ValueAddedInput(settings, self._producer, self.counters)
         stats = StatsReporter(log, self.counters, settings.stats_interval_s)
         log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
@@ -151,6 +173,8 @@ class Processor:
                 )
                 if polled:
                     self._process(polled)
+                elif self.join_watch.stalled():
+                    self._replace_stalled_consumer()
                 if time.monotonic() >= self._side_retry_at:  # not backing off
                     self._poll_value_added()
                     if self._rollups.due():

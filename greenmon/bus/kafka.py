@@ -59,6 +59,33 @@ def consumer(settings: Settings, *, client_id: str, group_id: str | None) -> Kaf
     )
 
 
+class JoinWatch:
+    """Notices a group member whose join does not complete, so its service can replace it.
+
+    Seen with tansu under load: a consumer logs its (empty) revocation and then never
+    gets an assignment, and the group's partitions are read by no one. A completed join
+    calls the rebalance listener's ``on_partitions_assigned`` even with no partitions, so
+    "no assignment callback for ``timeout_s`` since subscribing or since a revocation"
+    means stuck, not merely idle.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self._since = time.monotonic()
+        self._assigned = False
+
+    def restart(self) -> None:
+        """A (re)join begins: subscribing, or partitions revoked."""
+        self._since = time.monotonic()
+        self._assigned = False
+
+    def assigned(self) -> None:
+        self._assigned = True
+
+    def stalled(self) -> bool:
+        return not self._assigned and time.monotonic() - self._since > self.timeout_s
+
+
 def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) -> None:
     """Create the topics greenmon needs if they do not exist (idempotent)."""
     delay = 0.2

@@ -194,6 +194,7 @@ def fresh_settings(local_services: LocalServices, prefix: str = "t") -> Settings
         processor_group=f"processor-{tag}",
         collector_client_id=f"collector-{tag}",
         kafka_session_timeout_ms=6000,
+        kafka_join_timeout_s=30.0,
         stats_interval_s=1.0,
         processor_poll_ms=100,
         rollup_refresh_s=1.0,
