@@ -77,7 +77,7 @@ class AlertsService:
         self._arrivals: dict[str, datetime] = {}
         self._arrivals_at: datetime | None = None
         self._next_tick = 0.0
-        self._consumer = self._new_consumer()
+        self._consumer: KafkaConsumer  # made in run(), once the topic exists
         self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
         self.worker = DeliveryWorker(settings, self.counters)
 
@@ -110,6 +110,7 @@ class AlertsService:
     def run(self) -> None:
         self._instance = f"{os.uname().nodename}:{os.getpid()}"
         bus_kafka.ensure_topics(self.settings, [self.settings.topic_windows])
+        self._consumer = self._new_consumer()
         self._subscribe()
         stats = StatsReporter(log, self.counters, self.settings.stats_interval_s)
         self.worker.start()

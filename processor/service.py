@@ -97,7 +97,9 @@ class Processor:
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
         self._connection = db.Reconnecting(settings, sink.prepare)
-        self._consumer = self._new_consumer()
+        #: made in run(), once the topics exist (a consumer older than its topic's
+        #: creation was seen to stall in its first group join)
+        self._consumer: KafkaConsumer
         self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
         self._producer = bus_kafka.producer(settings, client_id=f"processor-{self._instance}")
 
@@ -162,6 +164,7 @@ class Processor:
             [settings.topic_readings, settings.topic_dlq, settings.topic_value_added,
              settings.topic_late, settings.topic_windows],
         )  # fmt: skip
+        self._consumer = self._new_consumer()
         self._subscribe()
         self._value_added = ValueAddedInput(settings, self._producer, self.counters)
         stats = StatsReporter(log, self.counters, settings.stats_interval_s)
