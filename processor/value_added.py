@@ -15,6 +15,7 @@ forward, each message is applied once whichever processor reads it first.
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -35,6 +36,13 @@ from processor import sink
 log = logging.getLogger("greenmon.processor.value_added")
 
 
+#: Polled in the processor's loop between its readings polls. Polling this second
+#: consumer at every turn slowed the readings consumer's group joins (kafka-python 3.0.12
+#: on tansu: 3 s alone, up to 12 s and sometimes never beside it); once a second they
+#: stay at 3 s, and a monthly figure can wait a second.
+POLL_EVERY_S = 1.0
+
+
 class ValueAddedInput:
     def __init__(self, settings: Settings, producer: KafkaProducer, counters: Counters) -> None:
         self._settings = settings
@@ -44,6 +52,7 @@ class ValueAddedInput:
         self._group = settings.processor_group + ".value-added"
         self._consumer = bus_kafka.consumer(settings, client_id=self._group, group_id=None)
         self._assigned = False
+        self._next_poll = 0.0
 
     def _assign(self, conn: Conn) -> bool:
         """Take every partition of the topic, each from its stored position."""
@@ -65,7 +74,12 @@ class ValueAddedInput:
         return True
 
     def poll_once(self, conn: Conn) -> int:
-        """Apply what has arrived (waiting at most 50 ms); returns how many were stored."""
+        """Apply what has arrived (waiting at most 50 ms), at most every POLL_EVERY_S;
+        returns how many were stored."""
+        now = time.monotonic()
+        if now < self._next_poll:
+            return 0
+        self._next_poll = now + POLL_EVERY_S
         if not self._assigned and not self._assign(conn):
             return 0
         polled = self._consumer.poll(timeout_ms=50, max_records=1000)
