@@ -20,6 +20,7 @@ from grafana_foundation_sdk.cog.runtime import UnknownDataquery
 from grafana_foundation_sdk.models import dashboard as model
 
 from greenmon.domain.reference import DISTRICTS, INDUSTRIES
+from greenmon.export import INTENSITY_COLUMNS
 
 DATASOURCE_UID: Final = "greenmon-timescaledb"
 DATASOURCE_TYPE: Final = "grafana-postgresql-datasource"
@@ -141,18 +142,6 @@ def panel(
             [model.DynamicConfigValue(id_val="links", value=[{"title": f"→ {name}", "url": url}])],
         )
     return builder
-
-
-#: the columns of a table of entities' intensities and reductions (after key and name)
-INTENSITY_COLUMNS: Final = (
-    "energy_intensity",
-    "co2_intensity",
-    "water_intensity",
-    "energy_reduction",
-    "co2_reduction",
-    "water_reduction",
-    "status",
-)
 
 
 def intensity_table(

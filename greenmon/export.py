@@ -117,10 +117,9 @@ def to_csv(rows: Iterator[ExportRow], out: io.TextIOBase | None = None) -> str:
     return text
 
 
-ROLLUP_HEADER: Final = (
-    *HEADER,
-    "excluded_tce",
-    "value_added",
+#: an entity's intensities, reductions against the baseline and status, as exported
+#: and as the dashboards' entity tables show them
+INTENSITY_COLUMNS: Final = (
     "energy_intensity",
     "co2_intensity",
     "water_intensity",
@@ -129,6 +128,8 @@ ROLLUP_HEADER: Final = (
     "water_reduction",
     "status",
 )
+
+ROLLUP_HEADER: Final = (*HEADER, "excluded_tce", "value_added", *INTENSITY_COLUMNS)
 
 
 def rollup_csv(rows: Iterable[RollupRow], tz: ZoneInfo) -> str:
