@@ -333,16 +333,21 @@ def assert_matches_truth(pipeline: Pipeline, truth: list[TruthRow], first: date,
     assert set(stored) == {(t.meter_id, t.day) for t in truth}
 
 
-def assert_readings_once(pipeline: Pipeline, readings: list[SimReading]) -> None:
-    """Every published reading is in ``readings`` exactly once, with its value."""
+def stored_readings(pipeline: Pipeline) -> dict[tuple[str, int], float]:
+    """{(meter, ts in ms): value} of the stored readings; asserts no key is stored twice."""
     with db.connect(pipeline.settings, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT meter_id, (extract(epoch FROM ts) * 1000)::bigint, value FROM readings"
         ).fetchall()
     stored = {(str(m), int(t)): float(v) for m, t, v in rows}
     assert len(stored) == len(rows)
+    return stored
+
+
+def assert_readings_once(pipeline: Pipeline, readings: list[SimReading]) -> None:
+    """Every published reading is in ``readings`` exactly once, with its value."""
     sent = {(r.meter_id, round(r.ts.timestamp() * 1000)): r.value for r in readings}
-    assert stored == sent
+    assert stored_readings(pipeline) == sent
 
 
 def rss_mib(pid: int) -> float:

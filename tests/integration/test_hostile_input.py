@@ -36,8 +36,7 @@ from greenmon.domain.reference import ALL_UNITS, MeterKind
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import MAX_PAYLOAD_BYTES
 from greenmon.feeds.fleet import build_registry
-from greenmon.storage import db
-from tests.integration.conftest import Pipeline, log_text, read_topic, rss_mib
+from tests.integration.conftest import Pipeline, log_text, read_topic, rss_mib, stored_readings
 
 pytestmark = pytest.mark.integration
 
@@ -464,12 +463,7 @@ def test_hostile_payloads_are_stored_once_or_dead_lettered_with_reason(
     )
 
     # every valid reading stored exactly once, with its value
-    with db.connect(pipeline.settings, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT meter_id, (extract(epoch FROM ts) * 1000)::bigint, value FROM readings"
-        ).fetchall()
-    stored = {(str(m), int(t)): float(v) for m, t, v in rows}
-    assert len(stored) == len(rows)
+    stored = stored_readings(pipeline)
     expected = {(m.meter_id, m.ts_ms): m.value for m in valid}
     assert stored.keys() == expected.keys(), (
         f"missing {sorted(expected.keys() - stored.keys())[:5]}, "

@@ -16,6 +16,7 @@ from kafka import KafkaProducer
 from greenmon.jobs.runner import start_service
 from greenmon.storage import db
 from tests.integration.conftest import Pipeline
+from tests.integration.faults import wait_until
 from tests.integration.test_accounting import REGISTRY
 
 pytestmark = pytest.mark.integration
@@ -44,12 +45,8 @@ def applied(pipeline: Pipeline) -> tuple[dict[int, tuple[float, int]], int]:
     return {int(m): (float(v), int(r)) for m, v, r in rows}, int(history[0]) if history else 0
 
 
-def wait_applied(pipeline: Pipeline, months: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while len(applied(pipeline)[0]) < months:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"value-added not applied in time\n{pipeline.logs()}")
-        time.sleep(0.2)
+def wait_applied(pipeline: Pipeline, months: int) -> None:
+    wait_until("value-added applied", lambda: len(applied(pipeline)[0]) >= months, 60, pipeline)
 
 
 def test_two_processors_and_a_kill_apply_each_value_added_message_once(
