@@ -24,15 +24,12 @@ from urllib.parse import quote, urlsplit
 import paho.mqtt.client as mqtt
 
 from greenmon.bus import mqtt as bus_mqtt
+from greenmon.errors import DeliveryError
 from greenmon.settings import Settings
 
 SIGNATURE_HEADER = "X-Greenmon-Signature"
 TIMEOUT_S = 5.0
 _UNITS = {"demand_kw": "kW", "silent_s": "s", "completeness": ""}
-
-
-class DeliveryError(Exception):
-    """A channel did not take the message (the delivery is retried later)."""
 
 
 def dashboard_link(settings: Settings, enterprise_id: str | None) -> str:

@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_run(_args: argparse.Namespace, settings: Settings) -> int:
     from alerts.service import AlertsService
-    from greenmon.cli import _stoppable
+    from greenmon.signals import stop_on_signals
 
     service = AlertsService(settings)
-    _stoppable(service)
+    stop_on_signals(service)
     service.run()
     return 0
 
@@ -87,7 +87,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
     from alerts import store
-    from alerts.channels import DeliveryError, MqttSender, alert_topic, send_email, send_webhook
+    from alerts.channels import MqttSender, alert_topic, send_email, send_webhook
     from alerts.secrets import unseal
     from alerts.service import test_documents
     from greenmon.errors import ServiceError
@@ -114,7 +114,7 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
                 else:
                     send_email(settings, target, doc)
                 print(f"{kind:<8} {target}: sent")
-            except (DeliveryError, ServiceError) as exc:
+            except ServiceError as exc:  # DeliveryError included
                 failed += 1
                 print(f"{kind:<8} {target}: FAILED {exc}")
     finally:

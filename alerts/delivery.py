@@ -17,8 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from alerts import store
-from alerts.channels import DeliveryError, MqttSender, send_email, send_webhook
-from greenmon.errors import ServiceError
+from alerts.channels import MqttSender, send_email, send_webhook
+from greenmon.errors import DeliveryError, ServiceError
 from greenmon.observe import Counters
 from greenmon.settings import Settings
 from greenmon.storage import db

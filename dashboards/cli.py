@@ -1,4 +1,4 @@
-"""``greenmon dashboards build|push``, ``greenmon tenants add`` and ``greenmon report``."""
+"""``greenmon dashboards build|push`` and ``greenmon tenants add|login``."""
 
 from __future__ import annotations
 
@@ -45,10 +45,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--group", choices=["greenmon_inspector", "greenmon_ingest"], required=True)
     p.add_argument("--password-env", default="GREENMON_TENANT_PASSWORD")
     p.set_defaults(handler=cmd_tenants_login)
-
-    from greenmon.report.cli import register as register_report
-
-    register_report(sub)
 
 
 def cmd_build(args: argparse.Namespace, _settings: Settings) -> int:

@@ -5,30 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from greenmon.errors import GreenmonError, InvalidInput
 from greenmon.settings import Settings, load_settings
+from greenmon.signals import stop_on_signals
 
 log = logging.getLogger("greenmon")
 
 Handler = Callable[[argparse.Namespace, Settings], int]
-
-
-def _stoppable(service: Any) -> None:
-    """Stop ``service`` cleanly on SIGTERM and Ctrl-C."""
-
-    def handle(signum: int, _frame: object) -> None:
-        log.info("received signal %s, stopping", signal.Signals(signum).name)
-        service.stop()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:
@@ -89,7 +77,7 @@ def cmd_collector(_args: argparse.Namespace, settings: Settings) -> int:
     from collector.service import Collector
 
     service = Collector(settings)
-    _stoppable(service)
+    stop_on_signals(service)
     service.run()
     return 0
 
@@ -98,7 +86,7 @@ def cmd_processor(_args: argparse.Namespace, settings: Settings) -> int:
     from processor.service import Processor
 
     service = Processor(settings)
-    _stoppable(service)
+    stop_on_signals(service)
     service.run()
     return 0
 
@@ -338,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dashboards import cli as dashboards_cli
 
     dashboards_cli.register(sub)
+
+    from greenmon.report import cli as report_cli
+
+    report_cli.register(sub)
 
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)

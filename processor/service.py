@@ -29,7 +29,7 @@ from greenmon.domain.factors import default_factors
 from greenmon.domain.reference import MeterKind
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord, decode_record
-from greenmon.errors import InvalidReading, ServiceError
+from greenmon.errors import InvalidReading, NotAcknowledged, ServiceError
 from greenmon.observe import Counters, StatsReporter, reason_kind
 from greenmon.settings import Settings
 from greenmon.storage import db
@@ -47,7 +47,7 @@ log = logging.getLogger("greenmon.processor")
 BOOKER_REFRESH_S = 60.0
 
 
-class _DeadLettersNotSent(Exception):
+class _DeadLettersNotSent(NotAcknowledged):
     """Kafka did not acknowledge a batch's dead letters; the batch is retried."""
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from greenmon.domain.wire import check_id
-from greenmon.errors import GreenmonError, InvalidReading
+from greenmon.errors import CredentialsError, InvalidReading
 from greenmon.local.manager import Layout
 from greenmon.local.mosquitto import MOSQUITTO_USER, auth_files
 from greenmon.local.process import ManagedProcess, hand_over
@@ -45,10 +45,6 @@ DEFAULT_FEED_USER: Final = "greenmon-feed"
 ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
 PASSWORD_BYTES: Final = 32  # token_urlsafe(32): 43 characters, 256 bits
-
-
-class CredentialsError(GreenmonError):
-    """Credentials cannot be issued (bad user name, unreadable password file)."""
 
 
 # --- hashing and file formats (pure) ---------------------------------------------------------

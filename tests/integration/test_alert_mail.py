@@ -14,7 +14,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 
-from alerts.channels import DeliveryError, send_email
+from alerts.channels import send_email
+from greenmon.errors import DeliveryError
 from greenmon.local.ports import free_port
 from greenmon.settings import Settings, load_settings
 from tests.integration.test_ingest_security import make_ca_and_server_cert

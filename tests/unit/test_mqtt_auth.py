@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from greenmon import cli
+from greenmon.errors import CredentialsError
 from greenmon.local import mqtt_auth
 from greenmon.local.mqtt_auth import (
-    CredentialsError,
     hash_password,
     issue_credentials,
     parse_password_file,
