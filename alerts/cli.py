@@ -91,12 +91,13 @@ def cmd_test(args: argparse.Namespace, settings: Settings) -> int:
     from alerts.secrets import unseal
     from alerts.service import test_documents
     from greenmon.errors import ServiceError
+    from greenmon.messages.alert import alert_document
     from greenmon.storage import db
 
     with db.connect(settings) as conn:
         names = store.enterprise_names(conn)
         channels = store.load_channels(conn, args.enterprise)
-    doc = test_documents(settings, args.enterprise, names.get(args.enterprise))
+    doc = alert_document(test_documents(settings, args.enterprise, names.get(args.enterprise)))
     failed = 0
     mqtt = MqttSender(settings, client_id=f"greenmon-alerts-test-{args.enterprise}")
     sends: list[tuple[str, str, str | None, str | None]] = [

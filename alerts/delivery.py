@@ -18,7 +18,8 @@ import psycopg
 
 from alerts import store
 from alerts.channels import MqttSender, send_email, send_webhook
-from greenmon.errors import DeliveryError, ServiceError
+from greenmon.errors import DeliveryError, InvalidMessage, ServiceError
+from greenmon.messages.alert import alert_document
 from greenmon.observe import Counters
 from greenmon.settings import Settings
 from greenmon.storage import db
@@ -101,17 +102,18 @@ class DeliveryWorker:
 
     def _send(self, d: store.Delivery, secret: str | DeliveryError | None) -> str | None:
         try:
+            doc = alert_document(d.payload)  # refuses a version this worker does not read
             if d.channel == "mqtt":
-                self._mqtt.send(d.target, d.payload)
+                self._mqtt.send(d.target, doc)
             elif d.channel == "webhook":
                 if isinstance(secret, DeliveryError):
                     raise secret
                 if secret is None:
                     raise DeliveryError("webhook channel no longer configured")
-                send_webhook(d.target, secret, d.payload, d.id)
+                send_webhook(d.target, secret, doc, d.id)
             else:
-                send_email(self.settings, d.target, d.payload)
-        except DeliveryError as exc:
+                send_email(self.settings, d.target, doc)
+        except (DeliveryError, InvalidMessage) as exc:
             return str(exc)
         except Exception as exc:  # a broken channel must not stop the worker
             log.exception("unexpected error delivering alert %s", d.id)

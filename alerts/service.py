@@ -34,6 +34,7 @@ from alerts.engine import AlertState, Transition, evaluate, tick
 from alerts.rules import Rule
 from greenmon.bus import kafka as bus_kafka
 from greenmon.errors import ServiceError
+from greenmon.messages.alert import alert_document
 from greenmon.observe import Counters, StatsReporter
 from greenmon.settings import Settings
 from greenmon.storage import db
@@ -285,7 +286,7 @@ class AlertsService:
                     self._record(conn, rule, t, self._last.get(fp))
 
     def _record(self, conn: db.Conn, rule: Rule, t: Transition, c: Candidate | None) -> None:
-        doc = self.document(rule, t, c)
+        doc = alert_document(self.document(rule, t, c))
         outbox: list[tuple[str, str, dict[str, Any]]] = []
         enterprise = t.state.enterprise_id
         if t.kind in NOTIFY and enterprise is not None:

@@ -20,9 +20,10 @@ import time
 from kafka import KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
-from greenmon.accounting.value_added import ValueAddedRow, parse_value_added_message
+from greenmon.accounting.value_added import ValueAddedRow
 from greenmon.bus import kafka as bus_kafka
 from greenmon.errors import InvalidInput
+from greenmon.messages.value_added import parse_value_added_message
 from greenmon.observe import Counters
 from greenmon.settings import Settings
 from greenmon.storage.accounting_store import (

@@ -8,7 +8,8 @@ Import file ``enterprise_id,month,value_added,price_basis`` (month ``YYYY-MM``,
 price_basis ``constant_2020`` or ``current``). The whole file is checked before anything
 is accepted: every invalid row is reported with its line number and reason in one
 :class:`ImportRefused`, and a file with any invalid row yields nothing. The same four
-fields arrive one month at a time as JSON on the Kafka topic ``greenmon.value_added``.
+fields arrive one month at a time as JSON on the Kafka topic ``greenmon.value_added``
+(greenmon.messages.value_added, which checks their rows with :func:`build_row`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any, Final, Literal, TypeVar
 
-from greenmon.domain.wire import decode_json
 from greenmon.errors import InvalidInput
 
 PriceBasis = Literal["constant_2020", "current"]
@@ -200,7 +200,7 @@ def _parse_month(text: str) -> date:
     return date(year, month, 1)
 
 
-def _build_row(
+def build_row(
     fields: Mapping[str, Any], index: PriceIndex, industries: Mapping[str, str]
 ) -> ValueAddedRow:
     """One row from the four fields; ValueError naming every problem found."""
@@ -271,34 +271,6 @@ def parse_value_added_csv(
         "value-added file",
         FIELDS,
         (),
-        lambda row: _build_row(row, index, industries),
+        lambda row: build_row(row, index, industries),
         key=lambda row: f"{row.enterprise_id} {row.month:%Y-%m}",
     )
-
-
-def parse_value_added_message(
-    payload: bytes, index: PriceIndex, industries: Mapping[str, str]
-) -> ValueAddedRow:
-    """Parse one ``greenmon.value_added`` record (a JSON object with the four fields).
-
-    ``value_added`` is a JSON number; other fields are strings; no other keys are allowed.
-    Raises InvalidInput with the reason. Stateless: a later record for the same
-    enterprise-month is expected to replace the earlier one where it is stored.
-    """
-    doc = decode_json(payload)
-    if not isinstance(doc, dict):
-        raise InvalidInput(f"value-added message must be a JSON object, not {type(doc).__name__}")
-    missing = [f for f in FIELDS if f not in doc]
-    unknown = sorted(str(k)[:40] for k in doc if k not in FIELDS)
-    strings = [f for f in FIELDS if f != "value_added" and f in doc and not isinstance(doc[f], str)]
-    problems = [f"{f} is missing" for f in missing]
-    problems += [f"unknown field {k!r}" for k in unknown]
-    problems += [f"{f} must be a string" for f in strings]
-    if problems:
-        raise InvalidInput("value-added message: " + "; ".join(problems))
-    if isinstance(doc["value_added"], str):
-        raise InvalidInput("value-added message: value_added must be a JSON number")
-    try:
-        return _build_row(doc, index, industries)
-    except ValueError as exc:
-        raise InvalidInput(f"value-added message: {exc}") from None

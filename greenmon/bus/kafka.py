@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from greenmon.errors import ServiceError
+from greenmon.messages.dead_letter import DeadLetter
 from greenmon.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,19 +114,7 @@ def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) 
 def dead_letter(
     *, reason: str, source: str, payload: bytes, origin: str, received_at: datetime | None = None
 ) -> bytes:
-    """A dead-letter record: the raw payload (text, or base64 if not UTF-8) and the reason."""
-    try:
-        body: str = payload.decode("utf-8")
-        encoding = "utf-8"
-    except UnicodeDecodeError:
-        body = base64.b64encode(payload).decode("ascii")
-        encoding = "base64"
-    doc: dict[str, Any] = {
-        "reason": reason,
-        "source": source,
-        "origin": origin,
-        "payload": body,
-        "payload_encoding": encoding,
-        "received_at": (received_at or datetime.now(UTC)).isoformat(),
-    }
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+    """A dead-letter record (greenmon.messages.dead_letter): the raw payload and the reason."""
+    return DeadLetter.of(
+        reason=reason, source=source, payload=payload, origin=origin, received_at=received_at
+    ).encode()

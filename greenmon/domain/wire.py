@@ -5,7 +5,9 @@ Topic ``{prefix}/{enterprise_id}/{meter_id}/reading`` carries one JSON reading::
     {"ts": "2025-01-01T00:15:00+08:00", "value": 10234.5, "unit": "kWh", "kind": "counter"}
 
 For ``interval`` readings ``ts`` is the start of the interval and ``duration_s``
-(default 900) its length.
+(default 900) its length. An optional ``"version": 1`` names the format's version;
+a reading without one is version 1 (as every reading before versions existed), and
+one with a version this collector does not read is refused with a reason saying so.
 
 A plant gateway may send many readings in one message, on topic
 ``{prefix}/{enterprise_id}/batch``::
@@ -13,7 +15,12 @@ A plant gateway may send many readings in one message, on topic
     {"readings": [{"meter": "M1", "ts": "...", "value": 1.5, "unit": "kWh", "kind": "counter"}]}
 
 Each element is a reading as above plus its ``meter``. A batch carries at most
-:data:`MAX_BATCH_READINGS` readings in at most :data:`MAX_BATCH_BYTES` bytes.
+:data:`MAX_BATCH_READINGS` readings in at most :data:`MAX_BATCH_BYTES` bytes, and
+may carry ``"version": 1`` beside ``readings``.
+
+On Kafka (``greenmon.readings``, and ``greenmon.readings.late`` for readings set aside)
+a reading is a :class:`ReadingRecord`, compact JSON with ``"ver": 1``; a record
+without ``ver`` is version 1 too.
 
 Parsing is pure: it returns a :class:`Reading` or raises
 :class:`~greenmon.errors.InvalidReading` with a reason a person can read.
@@ -39,6 +46,11 @@ MAX_BATCH_BYTES: Final = 2 * 1024 * 1024
 MAX_BATCH_READINGS: Final = 10_000
 MAX_ID_LEN: Final = 64
 DEFAULT_DURATION_S: Final = 900
+#: versions of the MQTT reading format this code reads (it writes none: meters do)
+READING_VERSIONS: Final = frozenset({1})
+#: the Kafka record's version this code writes, and those it reads
+RECORD_VERSION: Final = 1
+RECORD_VERSIONS: Final = frozenset({1})
 
 _ISO_DATETIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
 _ID_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
@@ -54,6 +66,13 @@ class ReadingPayload(BaseModel):
     unit: str
     kind: MeterKind
     duration_s: Annotated[int, Field(gt=0, le=86400, strict=True)] = DEFAULT_DURATION_S
+    version: Annotated[int, Field(strict=True)] = 1
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, value: int) -> int:
+        check_version("reading", value, READING_VERSIONS, "collector")
+        return value
 
     @field_validator("ts", mode="before")
     @classmethod
@@ -123,6 +142,7 @@ class ReadingRecord:
             "k": self.kind.value,
             "d": self.duration_s,
             "rx": self.received_ms,
+            "ver": RECORD_VERSION,
         }
         if self.admit:
             doc["a"] = 1
@@ -164,6 +184,16 @@ def parse_batch_topic(topic: str, prefix: str) -> str:
 def is_batch_topic(topic: str) -> bool:
     """Whether a topic is meant as a gateway batch (its form is checked by parse_batch_topic)."""
     return topic.endswith("/batch")
+
+
+def check_version(what: str, version: object, known: frozenset[int], reader: str) -> None:
+    """Refuse a version this code does not read, saying which it does."""
+    if isinstance(version, bool) or not isinstance(version, int) or version not in known:
+        reads = ", ".join(str(v) for v in sorted(known))
+        shown = version if isinstance(version, int) else repr(str(version)[:40])
+        raise InvalidReading(
+            f"{what} version {shown} is not one this {reader} reads (it reads {reads})"
+        )
 
 
 def check_id(what: str, value: str) -> None:
@@ -216,9 +246,12 @@ def parse_batch(doc: Any) -> list[Any]:
     """
     if not isinstance(doc, dict):
         raise InvalidReading(f"batch must be a JSON object, not {type(doc).__name__}")
-    extra = sorted(str(k)[:40] for k in doc if k != "readings")
+    extra = sorted(str(k)[:40] for k in doc if k not in ("readings", "version"))
     if extra:
-        raise InvalidReading(f"batch has unknown key(s) {extra[:5]}; only 'readings' is allowed")
+        raise InvalidReading(
+            f"batch has unknown key(s) {extra[:5]}; only 'readings' and 'version' are allowed"
+        )
+    check_version("batch", doc.get("version", 1), READING_VERSIONS, "collector")
     readings = doc.get("readings")
     if not isinstance(readings, list):
         got = "nothing" if readings is None else type(readings).__name__
@@ -264,10 +297,11 @@ def to_reading(enterprise_id: str, meter_id: str, payload: ReadingPayload) -> Re
     )
 
 
-def decode_record(value: bytes) -> ReadingRecord:
+def decode_record(value: bytes, what: str = "reading record") -> ReadingRecord:
     """Decode a ``greenmon.readings`` record; raises InvalidReading if it is not one."""
     try:
         doc = json.loads(value)
+        check_version(what, doc.get("ver", 1), RECORD_VERSIONS, "processor")
         kind = MeterKind(doc["k"])
         record = ReadingRecord(
             enterprise_id=str(doc["e"]),
@@ -280,8 +314,10 @@ def decode_record(value: bytes) -> ReadingRecord:
             received_ms=int(doc["rx"]),
             admit=bool(doc.get("a", 0)),
         )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidReading(f"not a greenmon reading record: {exc!r}") from None
+    except InvalidReading:
+        raise
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InvalidReading(f"not a greenmon {what}: {exc!r}") from None
     if not math.isfinite(record.value) or record.value < 0:
         raise InvalidReading(f"reading value {record.value!r} is not a finite non-negative number")
     return record

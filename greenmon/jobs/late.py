@@ -4,21 +4,26 @@ A reading that arrives more than the grace period after its timestamp goes to
 ``greenmon.readings.late`` instead of correcting figures that may already have
 been reported. ``greenmon recompute --late`` sends those within a date range back
 to ``greenmon.readings`` marked as admitted; the processor then books them like
-any other (once: a reading admitted twice is still one reading).
+any other (once: a reading admitted twice is still one reading). A record that is
+not a late reading this code reads (greenmon.messages.late) stays in the late topic
+and is logged with its reason, not skipped in silence.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from datetime import datetime
 
 from kafka import KafkaConsumer, TopicPartition
 
 from greenmon.bus import kafka as bus_kafka
-from greenmon.domain.wire import decode_record
 from greenmon.errors import InvalidReading
+from greenmon.messages.late import decode_late
 from greenmon.settings import Settings
+
+log = logging.getLogger("greenmon.late")
 
 
 def admit_late(settings: Settings, start: datetime, end: datetime, timeout_s: float = 30.0) -> int:
@@ -42,8 +47,10 @@ def admit_late(settings: Settings, start: datetime, end: datetime, timeout_s: fl
             for records in consumer.poll(timeout_ms=500).values():
                 for rec in records:
                     try:
-                        r = decode_record(rec.value)
-                    except InvalidReading:
+                        r = decode_late(rec.value)
+                    except InvalidReading as exc:
+                        log.warning("late reading %s/%s@%s not admitted: %s",
+                                    rec.topic, rec.partition, rec.offset, exc)  # fmt: skip
                         continue
                     if lo <= r.ts_ms < hi:
                         admitted = dataclasses.replace(r, admit=True)

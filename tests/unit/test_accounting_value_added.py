@@ -16,9 +16,9 @@ from greenmon.accounting.value_added import (
     ValueAddedRow,
     deflate,
     parse_value_added_csv,
-    parse_value_added_message,
 )
 from greenmon.errors import InvalidInput
+from greenmon.messages.value_added import parse_value_added_message
 
 INDEX = PriceIndex({(2023, "*"): 1.05, (2023, "chemicals"): 1.12, (2024, "*"): 1.08})
 INDUSTRIES = {"E1": "chemicals", "E2": "food_beverage"}
