@@ -242,14 +242,8 @@ def add_simulation_args(p: argparse.ArgumentParser, *, days: int | None) -> None
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="greenmon",
-        description="Streaming monitor of energy, water and CO2 for manufacturing.",
-    )
-    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_operations(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """config, services, db, registry, collector, processor."""
     p = sub.add_parser("config", help="print the effective settings (secrets masked)")
     p.add_argument("--json", action="store_true", help="as JSON")
     p.add_argument("--markdown", action="store_true", help="the settings table (README)")
@@ -278,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_processor
     )
 
+
+def _add_credentials_and_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """mqtt credentials, export."""
     p = sub.add_parser("mqtt", help="MQTT broker credentials and access rules")
     msub = p.add_subparsers(dest="mqtt_command", required=True, metavar="ACTION")
     p = msub.add_parser("credentials", help="create/rotate per-enterprise MQTT passwords and ACL")
@@ -300,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=cmd_export)
 
+
+def _add_feeds(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """simulate, replay."""
     p = sub.add_parser("simulate", help="publish simulated meter readings over MQTT")
     add_simulation_args(p, days=1)
     p.add_argument("--truth", type=Path, default=None, help="write per-meter per-day truth CSV")
@@ -314,6 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default=None, help="zone of the file's naive times")
     p.add_argument("--no-load", action="store_true", help="do not register the meter")
     p.set_defaults(handler=cmd_replay)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="greenmon",
+        description="Streaming monitor of energy, water and CO2 for manufacturing.",
+    )
+    parser.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_operations(sub)
+    _add_credentials_and_export(sub)
+    _add_feeds(sub)
 
     from greenmon.jobs import accounting_cli
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up what is missing, then run the checks: ruff, mypy --strict, and every test
+# Set up what is missing, then run the checks: ruff, mypy --strict, the import-layer
+# contract, and every test
 # (unit tests, and integration tests against real Mosquitto, Kafka-protocol broker
 # and TimescaleDB processes that the fixtures start on free ports).
 # Arguments go to pytest (e.g. -k steel, or tests/unit).
@@ -12,6 +13,8 @@ echo "[test] ruff"
 .venv/bin/ruff format --check .
 echo "[test] mypy --strict"
 .venv/bin/mypy
+echo "[test] import layers (lint-imports, contracts in pyproject.toml)"
+.venv/bin/lint-imports
 echo "[test] pytest"
 # One process by default. GREENMON_TEST_WORKERS=2 runs two pytest-xdist workers (each
 # with its own throwaway services; a file's tests stay together, the fault-injection

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -123,18 +123,7 @@ def _parse_row(row: dict[str, str], line: int) -> tuple[Enterprise, Meter]:
     industry = industry_id(row["industry"])
     if industry is None:
         raise fail("industry", f"unknown industry {row['industry']!r}")
-    try:
-        carrier = Carrier(row["carrier"])
-    except ValueError:
-        raise fail(
-            "carrier", f"unknown carrier {row['carrier']!r}; one of {[c.value for c in Carrier]}"
-        ) from None
-    if unit_scale(carrier, row["unit"]) is None:
-        raise fail("unit", f"unit {row['unit']!r} is not a unit of {carrier.value}")
-    try:
-        kind = MeterKind(row["kind"])
-    except ValueError:
-        raise fail("kind", f"unknown kind {row['kind']!r}; one of counter, interval") from None
+    carrier, kind = _carrier_and_kind(row, fail)
     max_rate = _positive(row["max_rate_per_hour"])
     if max_rate is None:
         raise fail("max_rate_per_hour", f"{row['max_rate_per_hour']!r} is not a positive number")
@@ -161,6 +150,24 @@ def _parse_row(row: dict[str, str], line: int) -> tuple[Enterprise, Meter]:
         flags=flags,
     )
     return enterprise, meter
+
+
+def _carrier_and_kind(
+    row: dict[str, str], fail: Callable[[str, str], RegistryError]
+) -> tuple[Carrier, MeterKind]:
+    try:
+        carrier = Carrier(row["carrier"])
+    except ValueError:
+        raise fail(
+            "carrier", f"unknown carrier {row['carrier']!r}; one of {[c.value for c in Carrier]}"
+        ) from None
+    if unit_scale(carrier, row["unit"]) is None:
+        raise fail("unit", f"unit {row['unit']!r} is not a unit of {carrier.value}")
+    try:
+        kind = MeterKind(row["kind"])
+    except ValueError:
+        raise fail("kind", f"unknown kind {row['kind']!r}; one of counter, interval") from None
+    return carrier, kind
 
 
 def _positive(text: str) -> float | None:

@@ -169,18 +169,9 @@ def plan_credentials(
     enterprise's.
     """
     ids = sorted(set(enterprise_ids))
-    for user in [*ids, collector_user, *([feed_user] if feed_user else [])]:
-        _check_user(user)
-    for service, name in ((collector_user, "collector"), (feed_user, "feed")):
-        if service in ids:
-            raise CredentialsError(f"enterprise id {service!r} is the {name}'s MQTT user")
-    if feed_user == collector_user:
-        raise CredentialsError("the feed and the collector need MQTT users of their own")
-    rotating = set(rotate)
     users = [*ids, *([feed_user] if feed_user else [])]
-    unknown = rotating - {*users, collector_user}
-    if unknown:
-        raise CredentialsError(f"cannot rotate unknown MQTT user(s) {sorted(unknown)}")
+    rotating = set(rotate)
+    _check_users(ids, collector_user, feed_user, rotating)
     entries: dict[str, str] = {}
     issued: dict[str, str] = {}
     for user in users:
@@ -202,6 +193,23 @@ def plan_credentials(
         entries[collector_user] = hash_password(issued[collector_user])
     removed = tuple(sorted(set(existing) - set(entries)))
     return CredentialPlan(entries, issued, removed)
+
+
+def _check_users(
+    ids: list[str], collector_user: str, feed_user: str | None, rotating: set[str]
+) -> None:
+    """Valid names, the services' users apart from the enterprises', rotations known."""
+    users = [*ids, *([feed_user] if feed_user else [])]
+    for user in [*users, collector_user]:
+        _check_user(user)
+    for service, name in ((collector_user, "collector"), (feed_user, "feed")):
+        if service in ids:
+            raise CredentialsError(f"enterprise id {service!r} is the {name}'s MQTT user")
+    if feed_user == collector_user:
+        raise CredentialsError("the feed and the collector need MQTT users of their own")
+    unknown = rotating - {*users, collector_user}
+    if unknown:
+        raise CredentialsError(f"cannot rotate unknown MQTT user(s) {sorted(unknown)}")
 
 
 # --- I/O -------------------------------------------------------------------------------------

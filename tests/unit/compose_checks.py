@@ -319,6 +319,24 @@ def check_kafka(stack: Stack) -> Problems:
 
     if any(k.startswith("KAFKA_ZOOKEEPER") for k in environment(kafka)):
         problems.append("kafka is configured for ZooKeeper (KAFKA_ZOOKEEPER_*)")
+    problems += _kraft_problems(env)
+    if env("KAFKA_AUTO_CREATE_TOPICS_ENABLE").lower() != "false":
+        problems.append("KAFKA_AUTO_CREATE_TOPICS_ENABLE must be 'false': greenmon creates topics")
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+    ):
+        if env(key) != "1":
+            problems.append(f"{key}={env(key)!r}: a single node needs 1")
+    data = env("KAFKA_LOG_DIRS")
+    if not data or data not in {target for _, target in mounts(kafka)}:
+        problems.append(f"KAFKA_LOG_DIRS {data!r} is not on a volume")
+    return problems
+
+
+def _kraft_problems(env: Callable[[str], str]) -> Problems:
+    """One node as broker and controller, its listeners named and given a protocol."""
+    problems = []
     if set(env("KAFKA_PROCESS_ROLES").split(",")) != {"broker", "controller"}:
         problems.append(f"KAFKA_PROCESS_ROLES={env('KAFKA_PROCESS_ROLES')!r}: broker,controller")
     node = env("KAFKA_NODE_ID")
@@ -334,17 +352,6 @@ def check_kafka(stack: Stack) -> Problems:
             problems.append(f"controller listener {controller!r} not in KAFKA_LISTENERS")
     if listeners - protocols:
         problems.append(f"listeners {sorted(listeners - protocols)} have no security protocol")
-    if env("KAFKA_AUTO_CREATE_TOPICS_ENABLE").lower() != "false":
-        problems.append("KAFKA_AUTO_CREATE_TOPICS_ENABLE must be 'false': greenmon creates topics")
-    for key in (
-        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-    ):
-        if env(key) != "1":
-            problems.append(f"{key}={env(key)!r}: a single node needs 1")
-    data = env("KAFKA_LOG_DIRS")
-    if not data or data not in {target for _, target in mounts(kafka)}:
-        problems.append(f"KAFKA_LOG_DIRS {data!r} is not on a volume")
     return problems
 
 
@@ -437,16 +444,23 @@ def check_grafana(stack: Stack) -> Problems:
         problems.append("datasource jsonData.timescaledb must be true")
     if not source.get("uid"):
         problems.append("datasource needs a fixed uid for dashboards to refer to")
+    return problems + _password_problems(grafana, source, login)
+
+
+def _password_problems(
+    grafana: Mapping[str, Any], source: Mapping[str, Any], login: tuple[str, str | None] | None
+) -> Problems:
+    """The datasource's password is one variable of grafana's, the read-only login's."""
     password = str((source.get("secureJsonData") or {}).get("password", ""))
     names = variables(password)
     if len(names) != 1:
-        problems.append(f"datasource password {password!r} must be one $VARIABLE")
-    elif login is not None and env_value(grafana, names[0]) != login[1]:
-        problems.append(
+        return [f"datasource password {password!r} must be one $VARIABLE"]
+    if login is not None and env_value(grafana, names[0]) != login[1]:
+        return [
             f"grafana's {names[0]} (datasource password) differs from the password the "
             f"read-only login {source.get('user')!r} is created with"
-        )
-    return problems
+        ]
+    return []
 
 
 def _read_only_login(
