@@ -110,17 +110,9 @@ def headline_panels(
     enterprises on track, its reductions against the target, and data completeness."""
     for indicator, title, unit in INDICATORS:
         board = board.with_panel(
-            panel(
-                cat,
-                "stat",
-                f"{title} (YTD)",
-                intensity_stat_sql(entity, id_sql, indicator),
-                ("value",),
-                unit,
-                width=6,
-                height=5,
-            )
-        )
+            panel(cat, "stat", f"{title} (YTD)", intensity_stat_sql(entity, id_sql, indicator),
+                  ("value",), unit, width=6, height=5)
+        )  # fmt: skip
     board = board.with_panel(
         panel(
             cat,
@@ -174,7 +166,27 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         reductions_description="Reduction since the 2020 baseline (year to date) and the "
         "reduction the year's trajectory asks for.",
     )
-    board = board.with_row(dash.Row("十区市 Districts"))
+    board = _districts(board.with_row(dash.Row("十区市 Districts")), cat)
+    board = board.with_row(dash.Row("企业 Enterprises"))
+    board = board.with_panel(
+        panel(
+            cat,
+            "table",
+            "进度最落后企业 Enterprises most behind their trajectory",
+            behind_sql(""),
+            BEHIND_COLUMNS,
+            "none",
+            width=24,
+            height=10,
+            overrides=MARGINS,
+            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+        )
+    )
+    return board, cat
+
+
+def _districts(board: dash.Dashboard, cat: Catalog) -> dash.Dashboard:
+    """The districts side by side: a table, and each intensity by month."""
     district_sql = (
         "SELECT r.entity_id AS district, zh.name_zh, r.energy_intensity, r.co2_intensity, "
         "r.water_intensity, r.energy_reduction, r.co2_reduction, r.water_reduction, r.status "
@@ -210,19 +222,4 @@ def build() -> tuple[dash.Dashboard, Catalog]:
                 width=8,
             )
         )
-    board = board.with_row(dash.Row("企业 Enterprises"))
-    board = board.with_panel(
-        panel(
-            cat,
-            "table",
-            "进度最落后企业 Enterprises most behind their trajectory",
-            behind_sql(""),
-            BEHIND_COLUMNS,
-            "none",
-            width=24,
-            height=10,
-            overrides=MARGINS,
-            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
-        )
-    )
-    return board, cat
+    return board

@@ -28,6 +28,8 @@ DATASOURCE: Final = model.DataSourceRef(type_val=DATASOURCE_TYPE, uid=DATASOURCE
 FOLDER_UID: Final = "greenmon"
 
 Format = Literal["time_series", "table"]
+#: what :func:`panel` returns, for functions that make a dashboard's panels in groups
+PanelBuilder = cogbuilder.Builder[model.Panel]
 
 # Units: Grafana's built-in ids, or custom suffixes for the plan's indicators.
 U_ENERGY_INT: Final = "suffix: tce/10⁴ CNY"

@@ -12,6 +12,7 @@ from dashboards.common import (
     U_TCE,
     U_TIME,
     Catalog,
+    PanelBuilder,
     dashboard,
     panel,
     variable,
@@ -38,11 +39,19 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             cat,
         )
     )
+    for item in (*_reading_panels(cat), *_quality_panels(cat), *_event_panels(cat)):
+        board = board.with_panel(item)
+    return board, cat
+
+
+def _reading_panels(cat: Catalog) -> list[PanelBuilder]:
+    """What the meter is, what it sent and what was booked from it."""
+    panels: list[PanelBuilder] = []
     info_sql = (
         "SELECT meter_id AS meter, carrier, unit, kind, max_rate_per_hour, register_max, "
         f"array_to_string(flags, ',') AS flags FROM meters WHERE meter_id = {M}"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -58,7 +67,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         "SELECT r.ts AS time, r.value AS value FROM readings r "
         f"WHERE r.meter_id = {M} AND $__timeFilter(r.ts) ORDER BY 1"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "timeseries",
@@ -75,7 +84,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         "SELECT interval_start AS time, quantity AS value, energy_tce AS tce FROM "
         f"consumption_15m WHERE meter_id = {M} AND $__timeFilter(interval_start) ORDER BY 1"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "timeseries",
@@ -87,11 +96,17 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             overrides={"tce": U_TCE},
         )
     )
+    return panels
+
+
+def _quality_panels(cat: Catalog) -> list[PanelBuilder]:
+    """Completeness, gaps, resets and quarantined deltas by day."""
+    panels: list[PanelBuilder] = []
     quality_sql = (
         "SELECT day::timestamptz AS time, completeness, estimated_share FROM "
         f"meter_quality_daily WHERE meter_id = {M} AND $__timeFilter(day) ORDER BY 1"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "timeseries",
@@ -108,7 +123,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         f"quarantined FROM meter_quality_daily WHERE meter_id = {M} AND $__timeFilter(day) "
         "ORDER BY 1"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "timeseries",
@@ -119,11 +134,17 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             width=12,
         )
     )
+    return panels
+
+
+def _event_panels(cat: Catalog) -> list[PanelBuilder]:
+    """Resets, rollovers and quarantined deltas one by one."""
+    panels: list[PanelBuilder] = []
     events_sql = (
         f"SELECT ts AS time, event FROM meter_events WHERE meter_id = {M} "
         "AND $__timeFilter(ts) ORDER BY ts DESC"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -139,7 +160,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         "SELECT ts AS time, value, delta, reason FROM quarantine "
         f"WHERE meter_id = {M} AND $__timeFilter(ts) ORDER BY ts DESC"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -151,4 +172,4 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             overrides={"time": U_TIME},
         )
     )
-    return board, cat
+    return panels

@@ -6,7 +6,15 @@ from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as dash
 
-from dashboards.common import U_COUNT, U_SECONDS, U_TIME, Catalog, dashboard, panel
+from dashboards.common import (
+    U_COUNT,
+    U_SECONDS,
+    U_TIME,
+    Catalog,
+    PanelBuilder,
+    dashboard,
+    panel,
+)
 
 UID: Final = "greenmon-pipeline"
 ENTERPRISE_UID: Final = "greenmon-enterprise"
@@ -31,13 +39,21 @@ LAST_DATA_SQL: Final = (
 def build() -> tuple[dash.Dashboard, Catalog]:
     cat = Catalog(UID)
     board = dashboard(UID, "数据链路 Pipeline health", ["pipeline"], "now-6h")
+    for item in (*_counter_panels(cat), *_flow_panels(cat), *_service_panels(cat)):
+        board = board.with_panel(item)
+    return board, cat
+
+
+def _counter_panels(cat: Catalog) -> list[PanelBuilder]:
+    """The services' counters, summed over their instances."""
+    panels: list[PanelBuilder] = []
     for title, service, key in (
         ("接收 Readings in (collector)", "collector", "received"),
         ("入库 Stored (processor)", "processor", "stored"),
         ("死信 Dead-lettered (collector)", "collector", "dead_lettered"),
         ("消费滞后 Consumer lag (processor)", "processor", "lag"),
     ):
-        board = board.with_panel(
+        panels.append(
             panel(
                 cat,
                 "stat",
@@ -50,11 +66,17 @@ def build() -> tuple[dash.Dashboard, Catalog]:
                 description="Counters since each service instance started.",
             )
         )
+    return panels
+
+
+def _flow_panels(cat: Catalog) -> list[PanelBuilder]:
+    """What is stored, and what is dead-lettered or set aside and why."""
+    panels: list[PanelBuilder] = []
     stored_sql = (
         "SELECT $__timeGroupAlias(stored_at, $__interval), count(*)::float8 AS value "
         "FROM readings WHERE $__timeFilter(stored_at) GROUP BY 1 ORDER BY 1"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "timeseries",
@@ -73,7 +95,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         "UNION ALL SELECT service, 'dead letter: ' || reason, count FROM dead_letter_reasons"
         ") r GROUP BY 1, 2 ORDER BY 1, 3 DESC"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -86,11 +108,17 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             "raw payload, is in the dead-letter topic), and what the processor set aside.",
         )
     )
+    return panels
+
+
+def _service_panels(cat: Catalog) -> list[PanelBuilder]:
+    """Service heartbeats and each enterprise's last data."""
+    panels: list[PanelBuilder] = []
     services_sql = (
         "SELECT service, instance, updated_at, extract(epoch FROM now() - updated_at) AS age_s, "
         "counters::text AS counters FROM service_heartbeats ORDER BY 1, 2"
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -103,7 +131,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             overrides={"updated_at": U_TIME},
         )
     )
-    board = board.with_panel(
+    panels.append(
         panel(
             cat,
             "table",
@@ -117,4 +145,4 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             links=[("enterprise", f"/d/{ENTERPRISE_UID}?var-enterprise=${{__value.raw}}")],
         )
     )
-    return board, cat
+    return panels

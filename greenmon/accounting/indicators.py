@@ -91,11 +91,7 @@ def indicator_status(
 
     if period is None:
         return result("no_target", f"no configured plan period covers {year}")
-    if not period.covers(year):
-        raise InvalidInput(
-            f"{year} is not in plan period {period.name!r} "
-            f"({period.base_year} < year <= {period.end_year})"
-        )
+    _require_covers(period, year)
     if r is None:
         return result("no_target", f"plan period {period.name!r} sets no {indicator} target")
     base = intensity(baseline_quantity, baseline_value_added)
@@ -114,6 +110,15 @@ def indicator_status(
         trajectory=target,
         margin=(target - current) / target,
     )
+
+
+def _require_covers(period: PlanPeriod, year: int) -> None:
+    """Never compare a year with the wrong plan."""
+    if not period.covers(year):
+        raise InvalidInput(
+            f"{year} is not in plan period {period.name!r} "
+            f"({period.base_year} < year <= {period.end_year})"
+        )
 
 
 def _missing_data(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from greenmon.accounting.rollup import add_months
@@ -68,6 +69,50 @@ src AS (
 )"""
 
 
+#: rebook every interval of the months with the factors valid now
+_REBOOK_SQL: Final = (
+    _source_cte()
+    + """
+UPDATE consumption_15m c SET
+    energy_tce = CASE WHEN src.carrier = 'water' THEN NULL ELSE src.amount * ft.value / 1000 END,
+    co2_t = CASE WHEN src.carrier = 'water' THEN NULL ELSE src.amount * fc.value / 1000 END,
+    water_m3 = CASE WHEN src.carrier = 'water' THEN src.amount END,
+    updated_at = now()
+FROM src"""
+    + _FACTOR_JOIN
+    + " WHERE c.meter_id = src.meter_id AND c.interval_start = src.interval_start"
+)
+#: the intervals that still have no factor, with the reason
+_GAPS_SQL: Final = (
+    _source_cte()
+    + """
+INSERT INTO factor_gaps (meter_id, interval_start, reason)
+SELECT src.meter_id, src.interval_start, g.reason FROM src"""
+    + _FACTOR_JOIN
+    + """
+CROSS JOIN LATERAL (VALUES
+    (CASE WHEN ft.factor_id IS NULL THEN format('no tce factor for %%s (%%s) valid on %%s',
+        src.carrier, src.tce_variant, src.day) END),
+    (CASE WHEN fc.factor_id IS NULL THEN format('no co2 factor for %%s (%%s) valid on %%s',
+        src.carrier, src.co2_variant, src.day) END)) AS g(reason)
+WHERE src.carrier <> 'water' AND g.reason IS NOT NULL
+ON CONFLICT DO NOTHING"""
+)
+#: the months' enterprise totals, from the rebooked intervals
+_MONTHS_SQL: Final = """
+INSERT INTO enterprise_month (enterprise_id, month, energy_tce, excluded_tce, co2_t, water_m3,
+                              energy_gaps, co2_gaps)
+SELECT c.enterprise_id, date_trunc('month', c.interval_start AT TIME ZONE %(tz)s)::date,
+       COALESCE(sum(c.energy_tce) FILTER (WHERE NOT m.flags && '{feedstock,renewable}'), 0),
+       COALESCE(sum(c.energy_tce) FILTER (WHERE m.flags && '{feedstock,renewable}'), 0),
+       COALESCE(sum(c.co2_t), 0), COALESCE(sum(c.water_m3), 0),
+       count(*) FILTER (WHERE c.energy_tce IS NULL AND c.carrier <> 'water'),
+       count(*) FILTER (WHERE c.co2_t IS NULL AND c.carrier <> 'water')
+FROM consumption_15m c JOIN meters m USING (meter_id)
+WHERE c.interval_start >= %(start)s AND c.interval_start < %(end)s
+GROUP BY 1, 2"""
+
+
 def recompute(conn: Conn, first: date, last: date, *, tz: str, grid_region: str) -> RecomputeResult:
     """Recompute the whole months from ``first`` through ``last`` (local dates)."""
     month0 = first.replace(day=1)
@@ -83,57 +128,16 @@ def recompute(conn: Conn, first: date, last: date, *, tz: str, grid_region: str)
     }
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("LOCK TABLE enterprise_month IN SHARE ROW EXCLUSIVE MODE")
-        cur.execute(
-            _source_cte()
-            + """
-UPDATE consumption_15m c SET
-    energy_tce = CASE WHEN src.carrier = 'water' THEN NULL ELSE src.amount * ft.value / 1000 END,
-    co2_t = CASE WHEN src.carrier = 'water' THEN NULL ELSE src.amount * fc.value / 1000 END,
-    water_m3 = CASE WHEN src.carrier = 'water' THEN src.amount END,
-    updated_at = now()
-FROM src"""
-            + _FACTOR_JOIN
-            + " WHERE c.meter_id = src.meter_id AND c.interval_start = src.interval_start",
-            params,
-        )
+        cur.execute(_REBOOK_SQL, params)
         rows = cur.rowcount
         cur.execute(
             "DELETE FROM factor_gaps WHERE interval_start >= %(start)s "
             "AND interval_start < %(end)s",
             params,
         )
-        cur.execute(
-            _source_cte()
-            + """
-INSERT INTO factor_gaps (meter_id, interval_start, reason)
-SELECT src.meter_id, src.interval_start, g.reason FROM src"""
-            + _FACTOR_JOIN
-            + """
-CROSS JOIN LATERAL (VALUES
-    (CASE WHEN ft.factor_id IS NULL THEN format('no tce factor for %%s (%%s) valid on %%s',
-        src.carrier, src.tce_variant, src.day) END),
-    (CASE WHEN fc.factor_id IS NULL THEN format('no co2 factor for %%s (%%s) valid on %%s',
-        src.carrier, src.co2_variant, src.day) END)) AS g(reason)
-WHERE src.carrier <> 'water' AND g.reason IS NOT NULL
-ON CONFLICT DO NOTHING""",
-            params,
-        )
+        cur.execute(_GAPS_SQL, params)
         gaps = cur.rowcount
         cur.execute("DELETE FROM enterprise_month WHERE month >= %(m0)s AND month < %(m1)s", params)
-        cur.execute(
-            """
-INSERT INTO enterprise_month (enterprise_id, month, energy_tce, excluded_tce, co2_t, water_m3,
-                              energy_gaps, co2_gaps)
-SELECT c.enterprise_id, date_trunc('month', c.interval_start AT TIME ZONE %(tz)s)::date,
-       COALESCE(sum(c.energy_tce) FILTER (WHERE NOT m.flags && '{feedstock,renewable}'), 0),
-       COALESCE(sum(c.energy_tce) FILTER (WHERE m.flags && '{feedstock,renewable}'), 0),
-       COALESCE(sum(c.co2_t), 0), COALESCE(sum(c.water_m3), 0),
-       count(*) FILTER (WHERE c.energy_tce IS NULL AND c.carrier <> 'water'),
-       count(*) FILTER (WHERE c.co2_t IS NULL AND c.carrier <> 'water')
-FROM consumption_15m c JOIN meters m USING (meter_id)
-WHERE c.interval_start >= %(start)s AND c.interval_start < %(end)s
-GROUP BY 1, 2""",
-            params,
-        )
+        cur.execute(_MONTHS_SQL, params)
         months = cur.rowcount
     return RecomputeResult(rows, gaps, months)
