@@ -10,6 +10,7 @@ from dashboards.common import (
     INDICATORS,
     U_SHARE,
     Catalog,
+    PanelBuilder,
     dashboard,
     intensity_table,
     link_to,
@@ -153,6 +154,22 @@ def headline_panels(
     return board
 
 
+def behind_table(cat: Catalog, where: str, *, height: int) -> PanelBuilder:
+    """The enterprises (of ``where``) most behind their trajectory, linked to theirs."""
+    return panel(
+        cat,
+        "table",
+        "进度最落后企业 Enterprises most behind their trajectory",
+        behind_sql(where),
+        BEHIND_COLUMNS,
+        "none",
+        width=24,
+        height=height,
+        overrides=MARGINS,
+        links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
+    )
+
+
 def build() -> tuple[dash.Dashboard, Catalog]:
     cat = Catalog(UID)
     board = dashboard(UID, "全市总览 City overview", ["city"], "now-1y")
@@ -168,20 +185,7 @@ def build() -> tuple[dash.Dashboard, Catalog]:
     )
     board = _districts(board.with_row(dash.Row("十区市 Districts")), cat)
     board = board.with_row(dash.Row("企业 Enterprises"))
-    board = board.with_panel(
-        panel(
-            cat,
-            "table",
-            "进度最落后企业 Enterprises most behind their trajectory",
-            behind_sql(""),
-            BEHIND_COLUMNS,
-            "none",
-            width=24,
-            height=10,
-            overrides=MARGINS,
-            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
-        )
-    )
+    board = board.with_panel(behind_table(cat, "", height=10))
     return board, cat
 
 

@@ -7,10 +7,8 @@ from typing import Final, Literal
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from dashboards.city import (
-    BEHIND_COLUMNS,
     ENTERPRISE_UID,
-    MARGINS,
-    behind_sql,
+    behind_table,
     headline_panels,
 )
 from dashboards.common import (
@@ -18,7 +16,6 @@ from dashboards.common import (
     dashboard,
     intensity_table,
     link_to,
-    panel,
     variable,
     zh_names_sql,
 )
@@ -66,18 +63,5 @@ def build(group: Group) -> tuple[dash.Dashboard, Catalog]:
             link_to(ENTERPRISE_UID, "enterprise"),
         )
     )
-    board = board.with_panel(
-        panel(
-            cat,
-            "table",
-            "进度最落后企业 Enterprises most behind their trajectory",
-            behind_sql(where),
-            BEHIND_COLUMNS,
-            "none",
-            width=24,
-            height=8,
-            overrides=MARGINS,
-            links=[("enterprise", link_to(ENTERPRISE_UID, "enterprise"))],
-        )
-    )
+    board = board.with_panel(behind_table(cat, where, height=8))
     return board, cat
