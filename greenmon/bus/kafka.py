@@ -112,9 +112,20 @@ def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) 
 
 
 def dead_letter(
-    *, reason: str, source: str, payload: bytes, origin: str, received_at: datetime | None = None
+    *,
+    reason: str,
+    source: str,
+    payload: bytes,
+    origin: str,
+    received_at: datetime | None = None,
+    index: int | None = None,
 ) -> bytes:
     """A dead-letter record (greenmon.messages.dead_letter): the raw payload and the reason."""
     return DeadLetter.of(
-        reason=reason, source=source, payload=payload, origin=origin, received_at=received_at
+        reason=reason,
+        source=source,
+        payload=payload,
+        origin=origin,
+        received_at=received_at,
+        index=index,
     ).encode()

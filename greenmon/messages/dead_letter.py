@@ -5,7 +5,9 @@ Version 1 (records written before versions existed have no ``version``: they are
     {"version": 1, "reason": "...", "source": "collector", "origin": "plant/E1/M1/reading",
      "payload": "...", "payload_encoding": "utf-8", "received_at": "2025-01-01T00:15:02+00:00"}
 
-``payload`` is the refused bytes as text, or base64 when they are not UTF-8.
+``payload`` is the refused bytes as text, or base64 when they are not UTF-8. A reading
+refused from a gateway batch also has ``index``, its position in the batch (a letter
+for a whole batch has none).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime
 
@@ -34,6 +36,11 @@ class DeadLetter(Message):
     payload: str
     payload_encoding: Literal["utf-8", "base64"]
     received_at: AwareDatetime
+    #: the reading's position in a gateway batch (absent for anything else)
+    index: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
 
     @classmethod
     def of(
@@ -44,6 +51,7 @@ class DeadLetter(Message):
         payload: bytes,
         origin: str,
         received_at: datetime | None = None,
+        index: int | None = None,
     ) -> DeadLetter:
         try:
             body, encoding = payload.decode("utf-8"), "utf-8"
@@ -56,6 +64,7 @@ class DeadLetter(Message):
             payload=body,
             payload_encoding="utf-8" if encoding == "utf-8" else "base64",
             received_at=received_at or datetime.now(UTC),
+            index=index,
         )
 
     def raw(self) -> bytes:

@@ -17,6 +17,7 @@ import pytest
 from alerts.delivery import DeliveryWorker
 from alerts.store import Delivery
 from greenmon.accounting.value_added import PriceIndex
+from greenmon.bus import kafka as bus_kafka
 from greenmon.domain.reference import MeterKind
 from greenmon.domain.wire import ReadingRecord, decode_record, parse_batch, parse_payload
 from greenmon.errors import InvalidMessage, InvalidReading, UnknownVersion
@@ -88,6 +89,17 @@ def test_dead_letter_round_trip_text_and_binary() -> None:
     binary = DeadLetter.of(reason="x", source="collector", payload=b"\xff\x00", origin="t")
     assert json.loads(binary.encode())["payload"] == base64.b64encode(b"\xff\x00").decode()
     assert DeadLetter.decode(binary.encode()).raw() == b"\xff\x00"
+    assert "index" not in doc  # only a reading of a gateway batch has one
+
+
+def test_the_collectors_batch_letters_decode_with_their_index() -> None:
+    value = bus_kafka.dead_letter(reason="r", source="collector", payload=b"{}", origin="t")
+    doc = {**json.loads(value), "index": 3}  # as collector/service.py adds it
+    assert DeadLetter.decode(json.dumps(doc).encode()).index == 3
+    direct = bus_kafka.dead_letter(
+        reason="r", source="collector", payload=b"{}", origin="t", index=3
+    )
+    assert json.loads(direct)["index"] == 3
 
 
 def test_dead_letter_without_version_is_1_and_unknown_version_is_refused() -> None:
