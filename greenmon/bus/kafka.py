@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -111,21 +110,6 @@ def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) 
         admin.close()
 
 
-def dead_letter(
-    *,
-    reason: str,
-    source: str,
-    payload: bytes,
-    origin: str,
-    received_at: datetime | None = None,
-    index: int | None = None,
-) -> bytes:
-    """A dead-letter record (greenmon.messages.dead_letter): the raw payload and the reason."""
-    return DeadLetter.of(
-        reason=reason,
-        source=source,
-        payload=payload,
-        origin=origin,
-        received_at=received_at,
-        index=index,
-    ).encode()
+#: the Kafka value of a dead letter: the raw payload and the reason (keyword arguments
+#: of greenmon.messages.dead_letter.DeadLetter.record; kept here for the services)
+dead_letter = DeadLetter.record

@@ -43,7 +43,7 @@ class DeadLetter(Message):
         return self.model_dump(mode="json", exclude_none=True)
 
     @classmethod
-    def of(
+    def record(
         cls,
         *,
         reason: str,
@@ -52,7 +52,8 @@ class DeadLetter(Message):
         origin: str,
         received_at: datetime | None = None,
         index: int | None = None,
-    ) -> DeadLetter:
+    ) -> bytes:
+        """The Kafka value of a new dead letter for ``payload``."""
         try:
             body, encoding = payload.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
@@ -65,7 +66,7 @@ class DeadLetter(Message):
             payload_encoding="utf-8" if encoding == "utf-8" else "base64",
             received_at=received_at or datetime.now(UTC),
             index=index,
-        )
+        ).encode()
 
     def raw(self) -> bytes:
         """The refused bytes as they arrived."""

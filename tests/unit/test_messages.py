@@ -78,15 +78,19 @@ AT = datetime(2025, 1, 1, 0, 15, 2, tzinfo=UTC)
 
 
 def test_dead_letter_round_trip_text_and_binary() -> None:
-    text = DeadLetter.of(
-        reason="bad", source="collector", payload=b'{"v":1}', origin="t", received_at=AT
+    text = DeadLetter.decode(
+        DeadLetter.record(
+            reason="bad", source="collector", payload=b'{"v":1}', origin="t", received_at=AT
+        )
     )
     doc = json.loads(text.encode())
     assert doc["version"] == 1
     assert doc["payload"] == '{"v":1}'
     assert doc["payload_encoding"] == "utf-8"
     assert DeadLetter.decode(text.encode()) == text
-    binary = DeadLetter.of(reason="x", source="collector", payload=b"\xff\x00", origin="t")
+    binary = DeadLetter.decode(
+        DeadLetter.record(reason="x", source="collector", payload=b"\xff\x00", origin="t")
+    )
     assert json.loads(binary.encode())["payload"] == base64.b64encode(b"\xff\x00").decode()
     assert DeadLetter.decode(binary.encode()).raw() == b"\xff\x00"
     assert "index" not in doc  # only a reading of a gateway batch has one
