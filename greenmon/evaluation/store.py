@@ -164,20 +164,24 @@ def save_model(conn: Conn, model: Model) -> None:
     coefs = [{"name": c.name, "value": c.value, "std_error": c.std_error, "t": c.t,
               "p_value": c.p_value} for c in f.coefficients]  # fmt: skip
     ranges = {k: list(v) for k, v in model.ranges.items()}
+    b = {c.name: c.value for c in f.coefficients}
     conn.execute(
         "INSERT INTO enpi_models (enterprise_id, variables, baseline_from, baseline_to, n, p, "
-        "coefficients, ranges, r2, adj_r2, cv_rmse, nmbe, sse, mean_y, acceptable, failures) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "coefficients, ranges, r2, adj_r2, cv_rmse, nmbe, sse, mean_y, acceptable, failures, "
+        "b0, b_output, b_hdd, b_cdd) VALUES "
+        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
         "ON CONFLICT (enterprise_id) DO UPDATE SET variables = EXCLUDED.variables, "
         "baseline_from = EXCLUDED.baseline_from, baseline_to = EXCLUDED.baseline_to, "
         "n = EXCLUDED.n, p = EXCLUDED.p, coefficients = EXCLUDED.coefficients, "
         "ranges = EXCLUDED.ranges, r2 = EXCLUDED.r2, adj_r2 = EXCLUDED.adj_r2, "
         "cv_rmse = EXCLUDED.cv_rmse, nmbe = EXCLUDED.nmbe, sse = EXCLUDED.sse, "
         "mean_y = EXCLUDED.mean_y, acceptable = EXCLUDED.acceptable, "
-        "failures = EXCLUDED.failures, fitted_at = now()",
+        "failures = EXCLUDED.failures, b0 = EXCLUDED.b0, b_output = EXCLUDED.b_output, "
+        "b_hdd = EXCLUDED.b_hdd, b_cdd = EXCLUDED.b_cdd, fitted_at = now()",
         (model.enterprise_id, list(model.variables), model.baseline_from, model.baseline_to,
          f.n, f.p, Jsonb(coefs), Jsonb(ranges), f.r2, f.adj_r2, f.cv_rmse, f.nmbe, f.sse,
-         f.mean_y, model.acceptable, list(model.failures)),
+         f.mean_y, model.acceptable, list(model.failures), *(b.get(k) for k in
+         ("intercept", "output", "hdd", "cdd"))),
     )  # fmt: skip
 
 

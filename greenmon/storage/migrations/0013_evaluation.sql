@@ -74,6 +74,10 @@ CREATE TABLE IF NOT EXISTS enpi_models (
     n             integer NOT NULL,
     p             integer NOT NULL,
     coefficients  jsonb NOT NULL,
+    b0            double precision NOT NULL,  -- the coefficients again, for dashboards' SQL
+    b_output      double precision NOT NULL,
+    b_hdd         double precision,
+    b_cdd         double precision,
     ranges        jsonb NOT NULL,
     r2            double precision NOT NULL,
     adj_r2        double precision NOT NULL,
@@ -93,7 +97,41 @@ CREATE TABLE IF NOT EXISTS evaluation_params (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 
-GRANT SELECT ON weather_day, evaluation_params TO greenmon_enterprise;
+-- monthly heating / cooling degree-days of complete months, bases from the plan file
+-- (greenmon.evaluation.degree_days does the same in Python; a test holds them equal)
+CREATE OR REPLACE VIEW enpi_degree_days WITH (security_invoker = true) AS
+WITH b AS (
+    SELECT COALESCE((SELECT (doc -> 'enpi' ->> 'hdd_base_c')::float8
+                     FROM evaluation_params WHERE id = 1), 18.0) AS h,
+           COALESCE((SELECT (doc -> 'enpi' ->> 'cdd_base_c')::float8
+                     FROM evaluation_params WHERE id = 1), 26.0) AS c
+)
+SELECT date_trunc('month', w.day)::date AS month,
+       sum(greatest(0, b.h - w.mean_temp_c)) AS hdd,
+       sum(greatest(0, w.mean_temp_c - b.c)) AS cdd
+FROM weather_day w CROSS JOIN b
+GROUP BY 1
+HAVING count(*) = extract(day FROM date_trunc('month', min(w.day))
+                                    + interval '1 month' - interval '1 day');
+
+-- savings (expected - actual energy) per month after each model's baseline, with the
+-- models' fitted coefficients; months lacking a figure are left out. It runs with the
+-- caller's rights, so a tenant sees its own enterprise's rows only (row-level security).
+CREATE OR REPLACE VIEW enpi_savings WITH (security_invoker = true) AS
+SELECT md.enterprise_id, m.month, m.energy_tce AS actual_tce,
+       md.b0 + md.b_output * p.output + COALESCE(md.b_hdd * d.hdd, 0)
+           + COALESCE(md.b_cdd * d.cdd, 0) AS expected_tce,
+       md.b0 + md.b_output * p.output + COALESCE(md.b_hdd * d.hdd, 0)
+           + COALESCE(md.b_cdd * d.cdd, 0) - m.energy_tce AS savings_tce,
+       md.acceptable
+FROM enpi_models md
+JOIN enterprise_month m ON m.enterprise_id = md.enterprise_id AND m.month > md.baseline_to
+JOIN production_month p ON p.enterprise_id = m.enterprise_id AND p.month = m.month
+LEFT JOIN enpi_degree_days d ON d.month = m.month
+WHERE (md.b_hdd IS NULL OR d.hdd IS NOT NULL) AND (md.b_cdd IS NULL OR d.cdd IS NOT NULL);
+
+GRANT SELECT ON weather_day, evaluation_params, enpi_degree_days, enpi_savings
+    TO greenmon_enterprise;
 
 -- tenants read their own rows only, as the tables of 0007
 DO $$
