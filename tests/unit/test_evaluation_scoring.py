@@ -125,3 +125,16 @@ def test_output_csv_has_every_indicator_and_score() -> None:
     assert header.endswith(",score_tax_per_kwh,total,rank,class,note")
     assert first.startswith("E1,2025,above,30,40,4,4,10,0.06,0.0003,60,")
     assert first.endswith(',172.6667,1,B,"exempt (construction period): classed B, would be A"')
+
+
+def test_report_fragment_escapes_and_lists_the_d_class() -> None:
+    from greenmon.evaluation.report import EvaluationSection, GroupCount, to_html
+
+    counts = {"A": 1, "B": 0, "C": 0, "D": 1}
+    s = EvaluationSection(2025, None, (GroupCount("jimo", counts),),
+                          (GroupCount("textiles_apparel", counts),),
+                          (("E9", "<Plant & Co>", "above", 12.5, 2, ""),),
+                          (("E9", False, 0.4, 0.3),))  # fmt: skip
+    text = to_html(s)
+    assert "&lt;Plant &amp; Co&gt;" in text and "<td>12.50</td>" in text
+    assert "1 not acceptable" in text and ": E9." in text
