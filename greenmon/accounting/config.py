@@ -9,6 +9,7 @@ TOML, one array of tables per kind (the packaged ``data/plan.toml`` documents ea
     [electricity]    method ("equivalent" | "generation"; default "equivalent")
     [[electricity.override]]           scope (district|enterprise), id, method
     [[electricity.generation_factor]]  year, kgce_per_kwh, source
+    [[evaluation]] / [enpi]            evaluation parameters (greenmon.evaluation.params)
 
 District and industry ids may be given by id or Chinese name and are stored as ids.
 Every problem is reported at once, naming the table and entry (``[[target]] #2: ...``);

@@ -6,8 +6,7 @@ tables of the plan file (greenmon.accounting.config reads them through :func:`pa
     [[evaluation]]             # 亩产效益; one per scale group (and year, optional)
     scale = "above"            # above | below (规上 / 规下)
     year = 2025                # optional: without it, every year without its own entry
-    weights = { tax_per_mu = 30, va_per_mu = 20, va_per_tce = 20, va_per_tco2 = 10,
-                labour_productivity = 10, rd_intensity = 10 }
+    weights = { tax_per_mu = 30, va_per_mu = 20, rd_intensity = 10, ... }  # one line
     benchmarks = { tax_per_mu = 25.0 }   # optional; default: the group's mean
     cap = 2.0                  # score_k = w_k * min(x_k / B_k, cap)
     class_shares = { A = 0.25, B = 0.70, C = 0.95 }
