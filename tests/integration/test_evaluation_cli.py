@@ -125,11 +125,11 @@ def test_evaluation_import_and_run(settings: Settings, tmp_path: Path) -> None:
         stored: dict[str, str] = dict(conn.execute(sql).fetchall())
     assert stored == {e: EXPECTED[e][2] for e in IDS}
     with db.connect(settings) as conn:
-        part = report.section(conn, 2025)
+        section = report.section(conn, 2025)
         assert report.section(conn, 2025, district="laoshan").by_district == ()
-    assert [(g.group, g.counts) for g in part.by_district] == [
+    assert [(g.group, g.counts) for g in section.by_district] == [
         ("jimo", {"A": 2, "B": 2, "C": 1, "D": 0})]  # fmt: skip
-    fragment = report.to_html(part)
+    fragment = report.to_html(section)
     assert "No enterprise is in class D." in fragment and "<td>jimo</td>" in fragment
 
 
