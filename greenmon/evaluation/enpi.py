@@ -180,7 +180,7 @@ def describe(model: Model) -> str:
     lines = [
         f"enterprise {model.enterprise_id}: baseline {model.baseline_from:%Y-%m} .. "
         f"{model.baseline_to:%Y-%m}, energy_tce = b0 + "
-        + " + ".join(f"b*{v}" for v in model.variables),
+        + " + ".join(f"b{i}*{v}" for i, v in enumerate(model.variables, 1)),
         f"n = {f.n}, p = {f.p}",
         f"{'term':<10} {'coef':>14} {'std_err':>12} {'t':>9} {'p_value':>10}",
     ]
