@@ -18,7 +18,8 @@ from dashboards.common import U_COUNT, U_TCE, Catalog, dashboard, link_to, panel
 UID: Final = "greenmon-evaluation"
 ENTERPRISE_UID: Final = "greenmon-enterprise"
 YEAR: Final = (
-    "(SELECT max(year) FROM evaluation_results WHERE year <= extract(year FROM $__timeTo())::int)"
+    "(SELECT max(year) FROM evaluation_results "
+    "WHERE year <= extract(year FROM $__timeTo()::timestamptz)::int)"
 )
 
 CUSUM_SQL: Final = (
