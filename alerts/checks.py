@@ -180,3 +180,29 @@ def quality_candidates(
         obs = Observation("fire" if bad else "clear", now, value, bound, now)
         out.append(Candidate(rule, "meter", meter, enterprise, obs, measure, "", meter))
     return out
+
+
+def savings_candidates(
+    rule: Rule, savings: Iterable[tuple[str, date, float]], now: datetime
+) -> list[Candidate]:
+    """Savings negative: the newest months' savings (expected - actual energy, tce, of an
+    acceptable EnPI model) below zero for ``months`` consecutive calendar months."""
+    s = rule.savings_negative
+    assert s is not None
+    by_enterprise: dict[str, dict[date, float]] = defaultdict(dict)
+    for enterprise, month, value in savings:
+        by_enterprise[enterprise][month] = value
+    out = []
+    for enterprise, months in sorted(by_enterprise.items()):
+        if not rule.applies(enterprise=enterprise):
+            continue
+        newest = max(months)
+        streak, month = 0, newest
+        while months.get(month, 0.0) < 0:
+            streak += 1
+            month = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+        level: Level = "fire" if streak >= s.months else "clear"
+        obs = Observation(level, now, float(streak), float(s.months), now)
+        out.append(Candidate(rule, "enterprise", enterprise, enterprise, obs,
+                             "negative_savings_months", "months"))  # fmt: skip
+    return out

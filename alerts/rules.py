@@ -122,6 +122,13 @@ class CapBurn(_Strict):
     margin: float = Field(0.0, ge=0)
 
 
+class SavingsNegative(_Strict):
+    """Energy savings against the enterprise's EnPI baseline (expected - actual, ISO 50006)
+    negative for ``months`` consecutive months (the newest ones with data)."""
+
+    months: int = Field(2, ge=1)
+
+
 class Silent(_Strict):
     """No reading stored for ``intervals`` x ``interval`` (wall clock, by arrival)."""
 
@@ -168,13 +175,16 @@ class Match(_Strict):
         return [v] if isinstance(v, str) else v
 
 
-ConditionKind = Literal["threshold", "behind_target", "cap_burn", "silent", "data_quality"]
+ConditionKind = Literal[
+    "threshold", "behind_target", "cap_burn", "silent", "data_quality", "savings_negative"
+]
 _SCOPES: dict[str, tuple[str, ...]] = {
     "threshold": ("meter", "enterprise", "district", "industry", "city"),
     "behind_target": ("enterprise", "district", "industry", "city"),
     "cap_burn": ("enterprise",),
     "silent": ("meter",),
     "data_quality": ("meter",),
+    "savings_negative": ("enterprise",),
 }
 
 
@@ -193,6 +203,7 @@ class Rule(_Strict):
     cap_burn: CapBurn | None = None
     silent: Silent | None = None
     data_quality: DataQuality | None = None
+    savings_negative: SavingsNegative | None = None
 
     @field_validator("id")
     @classmethod
@@ -227,7 +238,7 @@ class Rule(_Strict):
     @property
     def kind(self) -> ConditionKind:
         kinds: tuple[ConditionKind, ...] = ("threshold", "behind_target", "cap_burn", "silent",
-                                           "data_quality")  # fmt: skip
+                                           "data_quality", "savings_negative")  # fmt: skip
         return next(k for k in kinds if getattr(self, k) is not None)
 
     def applies(

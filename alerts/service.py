@@ -244,6 +244,8 @@ class AlertsService:
                     quality = store.latest_quality(conn, today)
                     carriers = {m: i.carrier for m, i in self._meters.items()}
                     candidates += checks.quality_candidates(rule, quality, carriers, now)
+                elif rule.savings_negative is not None:
+                    candidates += checks.savings_candidates(rule, store.enpi_savings(conn), now)
             self._apply(conn, candidates)
             self._renotify(conn, now)
         self.worker.wake()

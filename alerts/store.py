@@ -294,3 +294,11 @@ def delivery_report(conn: Conn, enterprise_id: str | None) -> list[tuple[Any, ..
         "WHERE %(e)s::text IS NULL OR enterprise_id = %(e)s ORDER BY id",
         {"e": enterprise_id},
     ).fetchall()
+
+
+def enpi_savings(conn: Conn) -> list[tuple[str, date, float]]:
+    """Monthly savings against each enterprise's acceptable EnPI model (migration 0013)."""
+    rows = conn.execute(
+        "SELECT enterprise_id, month, savings_tce FROM enpi_savings WHERE acceptable"
+    ).fetchall()
+    return [(str(e), m, float(v)) for e, m, v in rows]

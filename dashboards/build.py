@@ -23,7 +23,7 @@ import yaml
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import alert_rules, city, enterprise, group, meter, pipeline
+from dashboards import alert_rules, city, enterprise, evaluation, group, meter, pipeline
 from dashboards.common import DATASOURCE_TYPE, DATASOURCE_UID, FOLDER_UID, Catalog, CatalogEntry
 
 PROVIDER_PATH: Final = "/etc/grafana/provisioning/dashboards/json"
@@ -43,6 +43,7 @@ def _builders() -> list[Callable[[], tuple[dash.Dashboard, Catalog]]]:
         lambda: group.build("district"),
         lambda: group.build("industry"),
         enterprise.build,
+        evaluation.build,
         meter.build,
         pipeline.build,
     ]

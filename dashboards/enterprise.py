@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Final
 
 from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.models import dashboard as model
 
+from dashboards import evaluation
 from dashboards.common import (
     DATASOURCE,
     INDICATORS,
@@ -23,6 +26,7 @@ from dashboards.common import (
     variable,
 )
 
+Panel = cogbuilder.Builder[model.Panel]
 UID: Final = "greenmon-enterprise"
 METER_UID: Final = "greenmon-meter"
 E = "'$enterprise'"
@@ -64,8 +68,8 @@ METERS_SQL: Final = (
 )
 
 
-def build() -> tuple[dash.Dashboard, Catalog]:
-    cat = Catalog(UID)
+def _header(cat: Catalog) -> dash.Dashboard:
+    """The dashboard, its enterprise variable, the alerts annotation and the title row."""
     board = dashboard(UID, "企业 Enterprise", ["enterprise"], "now-90d")
     board = board.with_variable(
         variable("enterprise", "企业 Enterprise", ENTERPRISE_VARIABLE_SQL, cat)
@@ -79,36 +83,15 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         .icon_color("red")
         .target(SqlQuery(ALERTS_SQL, "table"))  # type: ignore[arg-type]
     )
-    board = board.with_row(dash.Row("$enterprise"))
+    return board.with_row(dash.Row("$enterprise"))
+
+
+def _status_panels(cat: Catalog) -> list[Panel]:
+    """Year-to-date status, year-end projection and cap, energy by carrier."""
     status_sql = (
         "SELECT status, energy_status, co2_status, water_status FROM rollups "
         f"WHERE entity = 'enterprise' AND entity_id = {E} AND kind = 'ytd' "
         f"AND month = {LATEST_YTD}"
-    )
-    board = board.with_panel(
-        panel(
-            cat,
-            "stat",
-            "进度状态 Status (YTD)",
-            status_sql,
-            ("status", "energy_status", "co2_status", "water_status"),
-            "none",
-            width=8,
-            height=5,
-        )
-    )
-    board = board.with_panel(
-        panel(
-            cat,
-            "table",
-            "年末预测与总量控制 Year-end projection and energy cap",
-            PROJECTION_SQL,
-            ("as_of", "ytd_tce", "projected_tce", "cap_tce", "cap_used"),
-            U_TCE,
-            width=16,
-            height=5,
-            overrides={"cap_used": U_SHARE, "as_of": U_TIME},
-        )
     )
     carrier_sql = (
         "SELECT $__timeGroupAlias(interval_start, $__interval), carrier AS metric, "
@@ -116,17 +99,21 @@ def build() -> tuple[dash.Dashboard, Catalog]:
         f"WHERE enterprise_id = {E} AND carrier <> 'water' AND $__timeFilter(interval_start) "
         "GROUP BY 1, 2 ORDER BY 1, 2"
     )
-    board = board.with_panel(
-        panel(
-            cat,
-            "timeseries",
-            "分品种能耗 Energy by carrier",
-            carrier_sql,
-            ("time", "metric", "value"),
-            U_TCE,
-            width=24,
-        )
-    )
+    return [
+        panel(cat, "stat", "进度状态 Status (YTD)", status_sql,
+              ("status", "energy_status", "co2_status", "water_status"), "none", width=8,
+              height=5),
+        panel(cat, "table", "年末预测与总量控制 Year-end projection and energy cap",
+              PROJECTION_SQL, ("as_of", "ytd_tce", "projected_tce", "cap_tce", "cap_used"),
+              U_TCE, width=16, height=5, overrides={"cap_used": U_SHARE, "as_of": U_TIME}),
+        panel(cat, "timeseries", "分品种能耗 Energy by carrier", carrier_sql,
+              ("time", "metric", "value"), U_TCE, width=24),
+    ]  # fmt: skip
+
+
+def _monthly_panels(cat: Catalog) -> list[Panel]:
+    """Monthly totals, and each intensity against its trajectory (year to date)."""
+    out = []
     for column, title, unit in (
         ("energy_tce", "综合能耗 Energy (tce)", U_TCE),
         ("co2_t", "二氧化碳 CO₂", U_CO2),
@@ -136,49 +123,44 @@ def build() -> tuple[dash.Dashboard, Catalog]:
             f"SELECT month::timestamptz AS time, {column} AS value FROM enterprise_month "
             f"WHERE enterprise_id = {E} AND $__timeFilter(month) ORDER BY 1"
         )
-        board = board.with_panel(
-            panel(cat, "timeseries", f"{title} by month", sql, ("time", "value"), unit)
-        )
+        out.append(panel(cat, "timeseries", f"{title} by month", sql, ("time", "value"), unit))
     for indicator, title, unit in INDICATORS:
         sql = (
             f'SELECT month::timestamptz AS time, {indicator}_intensity AS "intensity", '
             f"{indicator}_trajectory AS \"trajectory\" FROM rollups WHERE entity = 'enterprise' "
             f"AND entity_id = {E} AND kind = 'ytd' AND $__timeFilter(month) ORDER BY 1"
         )
-        board = board.with_panel(
-            panel(
-                cat,
-                "timeseries",
-                f"{title} vs trajectory (YTD)",
-                sql,
-                ("time", "intensity", "trajectory"),
-                unit,
-            )
-        )
-    board = board.with_panel(
-        panel(
-            cat,
-            "table",
-            "计量器具与数据质量 Meters and data quality",
-            METERS_SQL,
-            (
-                "meter",
-                "carrier",
-                "unit",
-                "kind",
-                "flags",
-                "completeness",
-                "estimated",
-                "resets",
-                "rollovers",
-                "quarantined",
-                "max_delay_s",
-            ),
-            U_COUNT,
-            width=24,
-            height=10,
-            overrides={"completeness": U_SHARE, "max_delay_s": "s"},
-            links=[("meter", link_to(METER_UID, "meter") + "&var-enterprise=$enterprise")],
-        )
+        out.append(panel(cat, "timeseries", f"{title} vs trajectory (YTD)", sql,
+                         ("time", "intensity", "trajectory"), unit))  # fmt: skip
+    return out
+
+
+def _meters_panel(cat: Catalog) -> Panel:
+    columns = ("meter", "carrier", "unit", "kind", "flags", "completeness", "estimated",
+               "resets", "rollovers", "quarantined", "max_delay_s")  # fmt: skip
+    return panel(
+        cat,
+        "table",
+        "计量器具与数据质量 Meters and data quality",
+        METERS_SQL,
+        columns,
+        U_COUNT,
+        width=24,
+        height=10,
+        overrides={"completeness": U_SHARE, "max_delay_s": "s"},
+        links=[("meter", link_to(METER_UID, "meter") + "&var-enterprise=$enterprise")],
     )
+
+
+def build() -> tuple[dash.Dashboard, Catalog]:
+    cat = Catalog(UID)
+    board = _header(cat)
+    panels = [
+        *_status_panels(cat),
+        *_monthly_panels(cat),
+        *evaluation.enterprise_panels(cat),
+        _meters_panel(cat),
+    ]
+    for p in panels:
+        board = board.with_panel(p)
     return board, cat

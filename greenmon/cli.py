@@ -344,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.register(sub)
 
+    from greenmon.evaluation import cli as evaluation_cli
+
+    evaluation_cli.register(sub)
+
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)
     p.set_defaults(handler=cmd_demo)

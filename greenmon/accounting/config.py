@@ -9,6 +9,7 @@ TOML, one array of tables per kind (the packaged ``data/plan.toml`` documents ea
     [electricity]    method ("equivalent" | "generation"; default "equivalent")
     [[electricity.override]]           scope (district|enterprise), id, method
     [[electricity.generation_factor]]  year, kgce_per_kwh, source
+    [[evaluation]] / [enpi]            evaluation parameters (greenmon.evaluation.params)
 
 District and industry ids may be given by id or Chinese name and are stored as ids.
 Every problem is reported at once, naming the table and entry (``[[target]] #2: ...``);
@@ -43,12 +44,14 @@ from greenmon.domain.factors import Factor
 from greenmon.domain.reference import Carrier, district_id, industry_id
 from greenmon.domain.wire import check_id
 from greenmon.errors import InvalidInput
+from greenmon.evaluation import params as evaluation_params
 
 ElectricityMethod = Literal["equivalent", "generation"]
 ELECTRICITY_METHODS: Final[tuple[ElectricityMethod, ...]] = ("equivalent", "generation")
 ElectricityScope = Literal["district", "enterprise"]
+EVALUATION_TABLES: Final = ("evaluation", "enpi")  # greenmon.evaluation.params
 YEARS: Final = range(1990, 2101)
-TOP_KEYS: Final = ("period", "target", "price_index", "cap", "electricity")
+TOP_KEYS: Final = ("period", "target", "price_index", "cap", "electricity", *EVALUATION_TABLES)
 
 
 class GenerationFactor(NamedTuple):
@@ -69,6 +72,9 @@ class AccountingConfig:
         default_factory=dict
     )
     generation_factors: Mapping[int, GenerationFactor] = field(default_factory=dict)
+    evaluation: evaluation_params.EvaluationParams = field(
+        default_factory=evaluation_params.EvaluationParams
+    )
 
     def __post_init__(self) -> None:
         for name in ("caps", "electricity_overrides", "generation_factors"):
@@ -281,6 +287,7 @@ def parse_config(text: str) -> AccountingConfig:
     price_index = _price_index(doc, errors)
     caps = _caps(doc, errors)
     electricity = _electricity(doc, errors)
+    evaluation = evaluation_params.parse(doc, errors)
     if errors:
         raise InvalidInput("accounting config refused:\n" + "\n".join(f"  {e}" for e in errors))
     return AccountingConfig(
@@ -291,6 +298,7 @@ def parse_config(text: str) -> AccountingConfig:
         electricity_method=electricity.method,
         electricity_overrides=electricity.overrides,
         generation_factors=electricity.factors,
+        evaluation=evaluation,
     )
 
 

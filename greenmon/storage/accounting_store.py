@@ -9,6 +9,7 @@ from greenmon.accounting.baseline import Baseline
 from greenmon.accounting.config import AccountingConfig, generation_factor_rows
 from greenmon.accounting.plan import PlanPeriod, Reductions, TargetOverride
 from greenmon.accounting.value_added import PriceIndex, ValueAddedRow
+from greenmon.evaluation.params_store import save_params as save_evaluation_params
 from greenmon.storage.db import Conn
 from greenmon.storage.factor_store import sync_factors
 
@@ -131,6 +132,7 @@ def load_config(conn: Conn, config: AccountingConfig, *, replace: bool = True) -
             + [(s, i, m) for (s, i), m in config.electricity_overrides.items()],
         )
     sync_factors(conn, generation_factor_rows(config))
+    save_evaluation_params(conn, config.evaluation)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from greenmon.feeds.simulator import SimReading, generate
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration.conftest import Pipeline, fresh_settings, run_cli
+from tests.integration.evaluation_data import fill_evaluation
 from tests.plugins.services import LocalServices
 
 START = date(2025, 1, 14)
@@ -101,6 +102,7 @@ def fill(local_services: LocalServices, tmp: Path) -> Iterator[Filled]:
         assert pipeline.wait_stored(total) == total, pipeline.logs()
         pipeline.wait_idle()
         run_cli(settings, "rollups", "refresh", "--year", "2025")
+        fill_evaluation(settings, registry, enterprise, tmp)
         with db.connect(settings, autocommit=True) as conn:
             _wait_quality(conn)
             conn.execute(
