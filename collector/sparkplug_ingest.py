@@ -98,7 +98,11 @@ class SparkplugIngest:
         self._publish(command_topic(topic.group_id, topic.edge_node_id), rebirth_payload(stamp))
 
     def _stale(self, topic: SpTopic, outcome: Outcome, now: datetime) -> None:
-        meters = [m.meter_id for name in outcome.stale if (m := self._meter(topic.group_id, name))]
+        meters = [  # only the enterprise's own: a node cannot mark another's meters stale
+            m.meter_id
+            for name in outcome.stale
+            if (m := self._meter(topic.group_id, name)) and m.enterprise_id == topic.group_id
+        ]
         log.warning(
             "edge node %s/%s%s died: %d meter(s) stale",
             topic.group_id,

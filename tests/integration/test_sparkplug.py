@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -17,6 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.storage import db
+from greenmon.storage.quality_store import refresh_quality
+from greenmon.storage.sparkplug_store import stale_meters
 from tests.integration.conftest import Pipeline, read_topic, stored_readings
 from tests.sparkplug_node import DOUBLE, INT64, UINT64, M, command_metrics, payload_bytes
 
@@ -192,6 +195,12 @@ def _run_edge_node(pipeline: Pipeline, edge: EdgeClient) -> None:
         time.sleep(0.2)
     assert stale == ["E1-EL", "E1-GAS"]
     with db.connect(pipeline.settings, autocommit=True) as conn:
-        from greenmon.storage.sparkplug_store import stale_meters
-
+        # what the silent-meter alert reads: silent at once
         assert sorted(stale_meters(conn)) == ["E1-EL", "E1-GAS"]
+        # and the data-quality figures of the day the node died
+        today = datetime.now(ZoneInfo(pipeline.settings.timezone)).date()
+        refresh_quality(conn, today, today, tz=pipeline.settings.timezone)
+        rows = conn.execute(
+            "SELECT meter_id, stale FROM meter_quality_daily WHERE day = %s ORDER BY 1", (today,)
+        ).fetchall()
+    assert [(str(m), int(n)) for m, n in rows] == [("E1-EL", 1), ("E1-GAS", 1)]
