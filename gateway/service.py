@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -23,11 +24,16 @@ from gateway.sources import DeviceFault, ModbusSource, OpcUaSource
 from gateway.store import ReadingQueue
 from gateway.uplink import Uplink
 from greenmon.domain.reference import MeterKind
+from greenmon.errors import GreenmonError
 
 log = logging.getLogger("greenmon.gateway")
 
 #: how often the gateway logs its counters (seconds)
 STATS_EVERY_S = 60.0
+
+
+class GatewayError(GreenmonError):
+    """The gateway cannot go on (its polling stopped)."""
 
 
 class Gateway:
@@ -60,7 +66,7 @@ class Gateway:
         uplink.start()
         poller = asyncio.create_task(self._poll_loop(store))
         try:
-            await self._drain_loop(store, uplink)
+            await self._drain_loop(store, uplink, poller)
         finally:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
@@ -81,7 +87,10 @@ class Gateway:
             await asyncio.sleep(max((tick - datetime.now(UTC)).total_seconds(), 0.0))
             items = await self.poll_once(tick)
             if items:
-                store.put(items)
+                try:
+                    store.put(items)
+                except sqlite3.Error as exc:
+                    raise GatewayError(f"cannot queue readings in {store.path}: {exc}") from exc
                 self.counts["polled"] += len(items)
 
     async def poll_once(self, tick: datetime) -> list[dict[str, Any]]:
@@ -131,9 +140,14 @@ class Gateway:
         return value
 
     # --- draining --------------------------------------------------------------------------
-    async def _drain_loop(self, store: ReadingQueue, uplink: Uplink) -> None:
+    async def _drain_loop(
+        self, store: ReadingQueue, uplink: Uplink, poller: asyncio.Task[None]
+    ) -> None:
         stats_at = time.monotonic()
         while not self._stop.is_set():
+            if poller.done():  # polling failed (e.g. the queue's disk is full): stop loudly
+                poller.result()
+                raise GatewayError("polling stopped")
             self._drain_once(store, uplink)
             if time.monotonic() - stats_at > STATS_EVERY_S:
                 stats_at = time.monotonic()

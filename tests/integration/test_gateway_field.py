@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymodbus.client import ModbusTcpClient
@@ -220,7 +221,10 @@ def test_modbus_meter_through_outage_and_kill(
     time.sleep(2)
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(30) == 0, gw.log.read_text()[-3000:]
+    _assert_each_polled_reading_booked_once(pipeline, runs)
 
+
+def _assert_each_polled_reading_booked_once(pipeline: Pipeline, runs: list[GatewayProcess]) -> None:
     polled = runs[0].polled() | runs[1].polled()
     deadline = time.monotonic() + 120
     while set(stored_readings(pipeline)) != polled and time.monotonic() < deadline:
@@ -269,58 +273,9 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
             )
         )
         endpoint = f"opc.tcp://127.0.0.1:{port}/greenmon/"
-        doc = {
-            "enterprise": "G1",
-            "interval": "1s",
-            "store": "q.sqlite",
-            "opcua": [
-                {
-                    "meter": "G1-NG",
-                    "endpoint": endpoint,
-                    "node_id": f"ns={idx};s=Gas.Total",
-                    "unit": "m3",
-                    "scale": 2.0,
-                },
-                {
-                    "meter": "G1-ST",
-                    "endpoint": endpoint,
-                    "node_id": f"ns={idx};s=Steam.Total",
-                    "unit": "GJ",
-                },
-                {
-                    "meter": "G1-XX",
-                    "endpoint": endpoint,
-                    "node_id": f"ns={idx};s=No.Such",
-                    "unit": "m3",
-                },
-            ],
-            "modbus": [
-                {
-                    "meter": "G1-EL",
-                    "host": "127.0.0.1",
-                    "port": dev.port,
-                    "address": EL_ADDR,
-                    "type": "uint32",
-                    "unit": "kWh",
-                },
-                {
-                    "meter": "G1-BAD",
-                    "host": "127.0.0.1",
-                    "port": dev.port,
-                    "address": 5000,
-                    "unit": "kWh",
-                },
-                {
-                    "meter": "G1-OFF",
-                    "host": "127.0.0.1",
-                    "port": free_port(),
-                    "address": 0,
-                    "unit": "kWh",
-                    "timeout_s": 1,
-                },
-            ],
-        }
-        gateway = Gateway(parse_config(doc, base=tmp_path, env={}))
+        gateway = Gateway(
+            parse_config(_fault_config(endpoint, idx, dev.port), base=tmp_path, env={})
+        )
         tick = datetime(2025, 1, 1, tzinfo=UTC)
         items = await gateway.poll_once(tick)
         assert sorted((i["meter"], i["value"]) for i in items) == [
@@ -337,3 +292,58 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
             await source.close()
         for mb in gateway._modbus.values():
             mb.close()
+
+
+def _fault_config(endpoint: str, idx: int, modbus_port: int) -> dict[str, Any]:
+    """A good and two faulty OPC UA points, a good and two faulty Modbus points."""
+    return {
+        "enterprise": "G1",
+        "interval": "1s",
+        "store": "q.sqlite",
+        "opcua": [
+            {
+                "meter": "G1-NG",
+                "endpoint": endpoint,
+                "node_id": f"ns={idx};s=Gas.Total",
+                "unit": "m3",
+                "scale": 2.0,
+            },
+            {
+                "meter": "G1-ST",
+                "endpoint": endpoint,
+                "node_id": f"ns={idx};s=Steam.Total",
+                "unit": "GJ",
+            },
+            {
+                "meter": "G1-XX",
+                "endpoint": endpoint,
+                "node_id": f"ns={idx};s=No.Such",
+                "unit": "m3",
+            },
+        ],
+        "modbus": [
+            {
+                "meter": "G1-EL",
+                "host": "127.0.0.1",
+                "port": modbus_port,
+                "address": EL_ADDR,
+                "type": "uint32",
+                "unit": "kWh",
+            },
+            {
+                "meter": "G1-BAD",
+                "host": "127.0.0.1",
+                "port": modbus_port,
+                "address": 5000,
+                "unit": "kWh",
+            },
+            {
+                "meter": "G1-OFF",
+                "host": "127.0.0.1",
+                "port": free_port(),
+                "address": 0,
+                "unit": "kWh",
+                "timeout_s": 1,
+            },
+        ],
+    }

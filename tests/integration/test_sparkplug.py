@@ -99,13 +99,21 @@ def test_edge_node_births_data_gaps_and_death(pipeline: Pipeline) -> None:
     pipeline.start("collector")
     edge = EdgeClient(pipeline)
     try:
-        _run_edge_node(pipeline, edge)
+        _publish_session(edge)
+        _check_booked_and_dead_letters(pipeline)
+        _check_rebirth_commands(edge)
+        _check_death(pipeline, edge)
     finally:
         edge.close()
 
 
-def _run_edge_node(pipeline: Pipeline, edge: EdgeClient) -> None:
-    node = "spBv1.0/E1/{}/press-line"
+NODE = "spBv1.0/E1/{}/press-line"
+
+
+def _publish_session(edge: EdgeClient) -> None:
+    """Birth with bdSeq 7 and aliases, data by alias (one historical), then a seq gap;
+    a second node's data before its birth."""
+    node = NODE
     birth = [
         M("bdSeq", None, _ms(0), INT64, 7),
         M("Node Control/Rebirth", None, _ms(0), 11, False),
@@ -136,6 +144,9 @@ def _run_edge_node(pipeline: Pipeline, edge: EdgeClient) -> None:
         "spBv1.0/E1/NDATA/boiler", payload_bytes(_ms(15), 3, [M(None, 1, _ms(15), DOUBLE, 9.0)])
     )
 
+
+def _check_booked_and_dead_letters(pipeline: Pipeline) -> None:
+    node = NODE
     el = {0: 1000.0, 15: 1010.5, 30: 1030.0, 45: 1040.0, 60: 1050.0}
     gas = {0: 500.0, 15: 520.0, 30: 530.0}
     expected = {("E1-EL", _ms(k)): v for k, v in el.items()} | {
@@ -172,6 +183,8 @@ def _run_edge_node(pipeline: Pipeline, edge: EdgeClient) -> None:
     assert len(before) == 1 and "alias 1 is not defined" in before[0][2], before
     assert "before its NBIRTH" in before[0][2]
 
+
+def _check_rebirth_commands(edge: EdgeClient) -> None:
     commands = edge.wait_commands(2)
     time.sleep(1.0)  # nothing more: one rebirth per node
     assert sorted(edge.commands) == sorted(
@@ -181,6 +194,9 @@ def _run_edge_node(pipeline: Pipeline, edge: EdgeClient) -> None:
         ]
     ), commands
 
+
+def _check_death(pipeline: Pipeline, edge: EdgeClient) -> None:
+    node = NODE
     # an older session's will changes nothing; the current one's marks the meters stale
     edge.send(node.format("NDEATH"), payload_bytes(None, None, [M("bdSeq", None, None, INT64, 6)]))
     edge.send(node.format("NDEATH"), payload_bytes(None, None, [M("bdSeq", None, None, INT64, 7)]))
