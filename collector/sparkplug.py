@@ -93,8 +93,8 @@ class SessionBook:
             out = self._node_death(topic, payload)
         elif kind in (MessageType.NDATA, MessageType.DBIRTH, MessageType.DDATA, MessageType.DDEATH):
             out = self._in_session(topic, payload)
-        else:
-            return Outcome(note=f"{kind.value} is not for greenmon to read")
+        else:  # commands (the collector's own Rebirth requests come back to it) and STATE
+            return Outcome()
         if out.rebirth is not None:
             self._throttle(topic, out, now)
         return out

@@ -198,3 +198,12 @@ def test_message_type_enum_covers_topic_types() -> None:
         "DDATA",
         "DDEATH",
     }
+
+
+def test_commands_seen_on_the_subscription_are_not_data() -> None:
+    book = SessionBook()
+    book.handle(_topic("NBIRTH"), decode_payload(_birth()), 0.0)
+    out = book.handle(_topic("NCMD"), decode_payload(rebirth_payload(T0)), 0.0)
+    assert (out.named, out.unmapped, out.rebirth, out.stale) == ([], [], None, [])
+    nxt = book.handle(_topic("NDATA"), decode_payload(_data(1, M(None, 1, None, DOUBLE, 1.0))), 0)
+    assert nxt.rebirth is None  # a command does not move the node's seq
