@@ -131,3 +131,16 @@ def test_queue_survives_reopen_and_keeps_order(tmp_path: Path) -> None:
     assert [r.item["value"] for r in q.after(0, 10)] == [2.0, 3.0, 4.0]
     assert q.size_bytes() > 0
     q.close()
+
+
+def test_cli_refuses_a_bad_config_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from greenmon.cli import main
+
+    conf = tmp_path / "gateway.toml"
+    conf.write_text('enterprise = "E1"\ninterval = "7m"\n')
+    assert main(["gateway", "--config", str(conf)]) == 1
+    assert "interval: must divide a day" in capsys.readouterr().err
+    assert main(["gateway", "--config", str(tmp_path / "missing.toml")]) == 1
+    assert "cannot read gateway config" in capsys.readouterr().err
