@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
 from pymodbus.client import ModbusTcpClient
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
@@ -257,9 +259,10 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
     from asyncua.ua.status_codes import StatusCodes
 
     port = free_port()
-    server = Server()
+    server = Server(user_manager=_Users())
     await server.init()
     server.set_endpoint(f"opc.tcp://127.0.0.1:{port}/greenmon/")
+    server.set_identity_tokens([ua.UserNameIdentityToken])  # a login is required
     idx = await server.register_namespace("urn:greenmon:test")
     plant = await server.nodes.objects.add_object(idx, "Plant")
     gas = await plant.add_variable(f"ns={idx};s=Gas.Total", "Gas.Total", 1234.5)
@@ -274,7 +277,7 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
         )
         endpoint = f"opc.tcp://127.0.0.1:{port}/greenmon/"
         gateway = Gateway(
-            parse_config(_fault_config(endpoint, idx, dev.port), base=tmp_path, env={})
+            parse_config(_fault_config(endpoint, idx, dev.port), base=tmp_path, env=UA_SECRETS)
         )
         tick = datetime(2025, 1, 1, tzinfo=UTC)
         items = await gateway.poll_once(tick)
@@ -283,7 +286,8 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
             ("G1-NG", 2469.0),
         ]
         assert all(i["ts"] == "2025-01-01T00:00:00+00:00" for i in items)
-        assert dict(gateway.faults) == {"G1-ST": 1, "G1-XX": 1, "G1-BAD": 1, "G1-OFF": 1}
+        faulty = {"G1-ST": 1, "G1-XX": 1, "G1-DENY": 1, "G1-BAD": 1, "G1-OFF": 1}
+        assert dict(gateway.faults) == faulty
         await gas.write_value(1300.0)
         items = await gateway.poll_once(tick)
         assert ("G1-NG", 2600.0) in [(i["meter"], i["value"]) for i in items]
@@ -294,8 +298,26 @@ async def _opcua_and_faults(dev: ModbusDevice, tmp_path: Path) -> None:
             mb.close()
 
 
+UA_SECRETS = {"UA_PASSWORD": "s3cret", "UA_WRONG": "not-it"}
+
+
+class _Users(UserManager):
+    """The OPC UA server's one login: reader / s3cret."""
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        ok = username == "reader" and password == UA_SECRETS["UA_PASSWORD"]
+        return User(role=UserRole.User) if ok else None
+
+
 def _fault_config(endpoint: str, idx: int, modbus_port: int) -> dict[str, Any]:
-    """A good and two faulty OPC UA points, a good and two faulty Modbus points."""
+    """A good and three faulty OPC UA points, a good and two faulty Modbus points."""
+    login = {"username": "reader", "password_env": "UA_PASSWORD"}
     return {
         "enterprise": "G1",
         "interval": "1s",
@@ -304,6 +326,7 @@ def _fault_config(endpoint: str, idx: int, modbus_port: int) -> dict[str, Any]:
             {
                 "meter": "G1-NG",
                 "endpoint": endpoint,
+                **login,
                 "node_id": f"ns={idx};s=Gas.Total",
                 "unit": "m3",
                 "scale": 2.0,
@@ -311,14 +334,24 @@ def _fault_config(endpoint: str, idx: int, modbus_port: int) -> dict[str, Any]:
             {
                 "meter": "G1-ST",
                 "endpoint": endpoint,
+                **login,
                 "node_id": f"ns={idx};s=Steam.Total",
                 "unit": "GJ",
             },
             {
                 "meter": "G1-XX",
                 "endpoint": endpoint,
+                **login,
                 "node_id": f"ns={idx};s=No.Such",
                 "unit": "m3",
+            },
+            {
+                "meter": "G1-DENY",
+                "endpoint": endpoint,
+                "node_id": f"ns={idx};s=Gas.Total",
+                "unit": "m3",
+                "username": "reader",
+                "password_env": "UA_WRONG",
             },
         ],
         "modbus": [
