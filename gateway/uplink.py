@@ -8,6 +8,7 @@ durable queue covers a restart.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import ssl
 import threading
@@ -18,6 +19,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.config import MqttTarget
+
+log = logging.getLogger("greenmon.gateway")
 
 
 class Uplink:
@@ -63,11 +66,15 @@ class Uplink:
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
             self.last_error = f"MQTT connection refused: {rc}"
+            log.error("%s (user %s); retrying", self.last_error, self.target.username)
             return
         self.last_error = None
+        log.info("connected to %s as %s", self.target.url, self.target.username)
         self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if self.connected.is_set():
+            log.warning("MQTT connection lost (%s); readings stay queued, reconnecting", rc)
         self.connected.clear()
         self.last_error = f"MQTT connection lost: {rc}"
 
