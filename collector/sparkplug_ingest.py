@@ -150,8 +150,12 @@ class SparkplugIngest:
                 f"unknown metric {named.name!r}: no meter of enterprise {enterprise!r} has this "
                 "id or Sparkplug metric name"
             )
-        if metric.is_null or metric.value is None:
+        if metric.is_null:
             raise InvalidReading(f"metric {named.name!r} has no value (null)")
+        if metric.value is None:
+            raise InvalidReading(
+                f"metric {named.name!r} has no scalar value (a data set, template or extension)"
+            )
         if named.datatype not in NUMERIC_TYPES or isinstance(metric.value, bool | str | bytes):
             raise InvalidReading(
                 f"metric {named.name!r} has datatype {named.datatype}, not a number "
