@@ -69,24 +69,30 @@ def threshold_candidates(
 
 def silent_candidates(
     rules: Iterable[Rule], meters: Mapping[str, MeterInfo], arrivals: Mapping[str, datetime],
-    now: datetime,
+    now: datetime, stale: Mapping[str, datetime] | None = None,
 ) -> list[Candidate]:  # fmt: skip
-    """Per meter that has reported: silent beyond the rule's span; per enterprise: several."""
+    """Per meter that has reported: silent beyond the rule's span; per enterprise: several.
+
+    A meter in ``stale`` (its Sparkplug node or device died after its last arrival) is
+    silent at once: its source said so, there is nothing to wait for."""
     out = []
+    stale = stale or {}
     for rule in _of(rules, "silent"):
         s = rule.silent
         assert s is not None
         silent_by_enterprise: dict[str, int] = defaultdict(int)
         seen_enterprises: set[str] = set()
-        for meter_id, last in arrivals.items():
+        for meter_id in sorted(arrivals.keys() | stale.keys()):
             info = meters.get(meter_id)
             if info is None or not rule.applies(
                 enterprise=info.enterprise_id, meter=meter_id, carrier=info.carrier
             ):
                 continue
             seen_enterprises.add(info.enterprise_id)
+            last = arrivals.get(meter_id) or stale[meter_id]
+            dead = meter_id in stale and stale[meter_id] >= last
             silence = (now - last).total_seconds()
-            level: Level = "fire" if silence > s.after_s else "clear"
+            level: Level = "fire" if silence > s.after_s or dead else "clear"
             silent_by_enterprise[info.enterprise_id] += level == "fire"
             obs = Observation(level, now, silence, s.after_s, last)
             out.append(

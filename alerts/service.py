@@ -39,6 +39,7 @@ from greenmon.observe import Counters, StatsReporter
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.heartbeat import write_heartbeat
+from greenmon.storage.sparkplug_store import stale_meters
 
 log = logging.getLogger("greenmon.alerts")
 
@@ -228,7 +229,10 @@ class AlertsService:
             since = self._arrivals_at or now - ARRIVAL_LOOKBACK
             self._arrivals.update(store.arrivals_since(conn, since - timedelta(seconds=5)))
             self._arrivals_at = now
-            candidates = checks.silent_candidates(self._rules, self._meters, self._arrivals, now)
+            stale = stale_meters(conn)  # Sparkplug: nodes that said they died
+            candidates = checks.silent_candidates(
+                self._rules, self._meters, self._arrivals, now, stale
+            )
             caps = None
             for rule in self._rules:
                 if rule.behind_target is not None:

@@ -24,6 +24,9 @@ import psycopg
 
 from collector.acks import AckQueue, Message, Record
 from collector.batch import validate_batch
+from collector.sparkplug_ingest import SUBSCRIPTIONS as SPARKPLUG_TOPICS
+from collector.sparkplug_ingest import for_collector as sparkplug_for
+from collector.sparkplug_wire import is_sparkplug_topic
 from collector.validate import MeterLookup, validate_message
 from greenmon.bus import kafka as bus_kafka
 from greenmon.bus import mqtt as bus_mqtt
@@ -72,6 +75,7 @@ class Collector:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._announce = threading.Event()
+        self._sparkplug = sparkplug_for(self)
 
     # --- registry ---------------------------------------------------------------------
     def _refresh_registry(self, *, attempts: int = 1) -> None:
@@ -112,7 +116,7 @@ class Collector:
             log.error("MQTT connection refused: %s", rc)
             return
         prefix = self.settings.mqtt_topic_prefix.rstrip("/")
-        topics = [f"{prefix}/+/+/reading", f"{prefix}/+/batch"]
+        topics = [f"{prefix}/+/+/reading", f"{prefix}/+/batch", *SPARKPLUG_TOPICS]
         client.subscribe([(t, 1) for t in topics])
         log.info("connected to MQTT %s, subscribing to %s", self.settings.mqtt_url, topics)
 
@@ -142,6 +146,8 @@ class Collector:
         if is_batch_topic(msg.topic):
             self.counters.add("batches")
             records = self._batch_records(msg.topic, payload, now)
+        elif is_sparkplug_topic(msg.topic):
+            records = self._sparkplug.records(msg.topic, payload, now)
         else:
             records = [self._reading_record(msg.topic, payload, now)]
         self._acks.add(Message(msg.mid, msg.qos, records), self._stop)

@@ -348,6 +348,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation_cli.register(sub)
 
+    from gateway import cli as gateway_cli
+
+    gateway_cli.register(sub)
+
     p = sub.add_parser("demo", help="the whole pipeline on simulated feeds with local services")
     add_simulation_args(p, days=None)
     p.set_defaults(handler=cmd_demo)

@@ -6,7 +6,9 @@ One row per meter::
 
 District and industry may be given by id or Chinese name. Optional columns:
 ``register_max`` (counter rollover point), ``flags`` (``feedstock`` / ``renewable``,
-separated by ``|``). Unknown values are refused with the row and column named.
+separated by ``|``), ``sparkplug_metric`` (the Sparkplug B metric name that carries the
+meter, unique within its enterprise; without it the metric name is the meter id).
+Unknown values are refused with the row and column named.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ REQUIRED_COLUMNS: Final = (
     "kind",
     "max_rate_per_hour",
 )
-OPTIONAL_COLUMNS: Final = ("register_max", "flags")
+OPTIONAL_COLUMNS: Final = ("register_max", "flags", "sparkplug_metric")
 KNOWN_FLAGS: Final = frozenset({"feedstock", "renewable"})
 
 
@@ -55,6 +57,8 @@ class Meter:
     max_rate_per_hour: float
     register_max: float | None = None
     flags: frozenset[str] = frozenset()
+    #: the Sparkplug B metric name of this meter (None: the meter id)
+    sparkplug_metric: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,22 @@ def parse_registry_csv(text: str) -> Registry:
         raise RegistryError(
             f"registry is not valid CSV near line {reader.line_num}: {exc}"
         ) from None
+    _check_sparkplug_names(meters.values())
     return Registry(tuple(enterprises.values()), tuple(meters.values()))
+
+
+def _check_sparkplug_names(meters: Iterable[Meter]) -> None:
+    """A Sparkplug metric name carries at most one meter of an enterprise."""
+    seen: dict[tuple[str, str], str] = {}
+    for m in meters:
+        if m.sparkplug_metric is None:
+            continue
+        other = seen.setdefault((m.enterprise_id, m.sparkplug_metric), m.meter_id)
+        if other != m.meter_id:
+            raise RegistryError(
+                f"meter {m.meter_id!r}, column sparkplug_metric: {m.sparkplug_metric!r} "
+                f"already names meter {other!r} of {m.enterprise_id!r}"
+            )
 
 
 def _add_row(
@@ -104,6 +123,7 @@ def _add_row(
         )
     if meter.meter_id in meters:
         raise RegistryError(f"row {line_no}, column meter_id: {meter.meter_id!r} is repeated")
+
     enterprises[enterprise.enterprise_id] = enterprise
     meters[meter.meter_id] = meter
 
@@ -135,6 +155,9 @@ def _parse_row(row: dict[str, str], line: int) -> tuple[Enterprise, Meter]:
     flags = frozenset(f.strip() for f in row.get("flags", "").split("|") if f.strip())
     if not flags <= KNOWN_FLAGS:
         raise fail("flags", f"unknown flag(s) {sorted(flags - KNOWN_FLAGS)}")
+    sparkplug_metric = row.get("sparkplug_metric") or None
+    if sparkplug_metric is not None and len(sparkplug_metric) > 200:
+        raise fail("sparkplug_metric", "is longer than 200 characters")
     name = row["enterprise_name"]
     if not name:
         raise fail("enterprise_name", "is empty")
@@ -148,6 +171,7 @@ def _parse_row(row: dict[str, str], line: int) -> tuple[Enterprise, Meter]:
         max_rate_per_hour=max_rate,
         register_max=register_max,
         flags=flags,
+        sparkplug_metric=sparkplug_metric,
     )
     return enterprise, meter
 
@@ -195,3 +219,4 @@ def _row(e: Enterprise, m: Meter) -> Iterator[str]:
     yield from (m.carrier.value, m.unit, m.kind.value, repr(m.max_rate_per_hour))
     yield "" if m.register_max is None else repr(m.register_max)
     yield "|".join(sorted(m.flags))
+    yield m.sparkplug_metric or ""

@@ -1,9 +1,11 @@
 """MQTT credentials and access rules for Mosquitto, generated from the meter registry.
 
 Every enterprise gets its own MQTT user (its enterprise id) that may publish only
-under ``{prefix}/{its id}/#`` and subscribe only to ``{prefix}/{its id}/alerts/#``
-(one retained topic per alert); the collector's user may read readings and batches
-of every enterprise and write alerts; the feed's user (simulators, replays, a
+under ``{prefix}/{its id}/#`` and ``spBv1.0/{its id}/#`` (Sparkplug B, group_id = its id)
+and subscribe only to ``{prefix}/{its id}/alerts/#`` (one retained topic per alert) and
+its edge nodes' commands ``spBv1.0/{its id}/NCMD|DCMD/#``; the collector's user may
+read readings, batches and Sparkplug B messages of every enterprise, write alerts and
+Rebirth commands (NCMD); the feed's user (simulators, replays, a
 gateway of many plants) may only publish readings and batches, for any enterprise.
 Passwords are random (``secrets.token_urlsafe``), stored only hashed in Mosquitto's
 password file format (PBKDF2-SHA512, ``$7$``, as ``mosquitto_passwd`` writes it),
@@ -45,6 +47,8 @@ DEFAULT_FEED_USER: Final = "greenmon-feed"
 ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
 PASSWORD_BYTES: Final = 32  # token_urlsafe(32): 43 characters, 256 bits
+#: the Sparkplug B topic namespace (``spBv1.0/{group_id = enterprise id}/...``)
+SPARKPLUG: Final = "spBv1.0"
 
 
 # --- hashing and file formats (pure) ---------------------------------------------------------
@@ -116,6 +120,9 @@ def render_acl(
         f"topic read {prefix}/+/+/reading",
         f"topic read {prefix}/+/batch",
         f"topic write {prefix}/+/alerts/#",
+        f"topic read {SPARKPLUG}/+/+/+",  # Sparkplug B node and device messages,
+        f"topic read {SPARKPLUG}/+/+/+/+",
+        f"topic write {SPARKPLUG}/+/NCMD/+",  # and the Rebirth command
     ]
     if feed_user is not None:
         _check_user(feed_user)
@@ -128,6 +135,9 @@ def render_acl(
             f"user {enterprise_id}",
             f"topic write {prefix}/{enterprise_id}/#",
             f"topic read {prefix}/{enterprise_id}/alerts/#",
+            f"topic write {SPARKPLUG}/{enterprise_id}/#",  # its edge nodes (group_id = its id)
+            f"topic read {SPARKPLUG}/{enterprise_id}/NCMD/#",
+            f"topic read {SPARKPLUG}/{enterprise_id}/DCMD/#",
         ]
     return "\n".join(lines) + "\n"
 

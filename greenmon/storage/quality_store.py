@@ -4,7 +4,8 @@
   non-estimated consumption; estimated share: intervals booked from a gap;
 * arrival delay: p50 and maximum of received time minus the end of the reading's
   interval (its instant, for counters), in seconds;
-* resets and rollovers of counters, and quarantined deltas.
+* resets and rollovers of counters, and quarantined deltas;
+* stale: how often the meter's Sparkplug B node or device died (NDEATH/DDEATH).
 
 Days start at the meter's first reading; a silent meter shows completeness 0.
 """
@@ -46,7 +47,8 @@ delay AS (
 ),
 ev AS (
     SELECT d.meter_id, d.day, count(*) FILTER (WHERE e.event = 'reset') AS resets,
-           count(*) FILTER (WHERE e.event = 'rollover') AS rollovers
+           count(*) FILTER (WHERE e.event = 'rollover') AS rollovers,
+           count(*) FILTER (WHERE e.event = 'stale') AS stale
     FROM days d JOIN meter_events e ON e.meter_id = d.meter_id AND e.ts >= d.t0 AND e.ts < d.t1
     GROUP BY 1, 2
 ),
@@ -57,10 +59,11 @@ q AS (
 )
 INSERT INTO meter_quality_daily AS mq (meter_id, day, enterprise_id, expected, present,
     estimated, completeness, estimated_share, delay_p50_s, delay_max_s, resets, rollovers,
-    quarantined)
+    quarantined, stale)
 SELECT d.meter_id, d.day, d.enterprise_id, x.expected, c.present, c.est,
        least(c.present::float8 / x.expected, 1.0), least(c.est::float8 / x.expected, 1.0),
-       delay.p50, delay.mx, COALESCE(ev.resets, 0), COALESCE(ev.rollovers, 0), COALESCE(q.n, 0)
+       delay.p50, delay.mx, COALESCE(ev.resets, 0), COALESCE(ev.rollovers, 0), COALESCE(q.n, 0),
+       COALESCE(ev.stale, 0)
 FROM days d
 JOIN cons c USING (meter_id, day)
 CROSS JOIN LATERAL (SELECT (extract(epoch FROM d.t1 - d.t0) / 900)::int AS expected) x
@@ -72,7 +75,7 @@ ON CONFLICT (meter_id, day) DO UPDATE SET enterprise_id = EXCLUDED.enterprise_id
     completeness = EXCLUDED.completeness, estimated_share = EXCLUDED.estimated_share,
     delay_p50_s = EXCLUDED.delay_p50_s, delay_max_s = EXCLUDED.delay_max_s,
     resets = EXCLUDED.resets, rollovers = EXCLUDED.rollovers,
-    quarantined = EXCLUDED.quarantined, computed_at = now()
+    quarantined = EXCLUDED.quarantined, stale = EXCLUDED.stale, computed_at = now()
 """
 
 

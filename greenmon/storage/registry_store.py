@@ -19,11 +19,12 @@ def upsert_registry(conn: Conn, registry: Registry) -> tuple[int, int]:
         )
         cur.executemany(
             "INSERT INTO meters (meter_id, enterprise_id, carrier, unit, kind, max_rate_per_hour, "
-            "register_max, flags) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+            "register_max, flags, sparkplug_metric) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (meter_id) DO UPDATE SET enterprise_id = EXCLUDED.enterprise_id, "
             "carrier = EXCLUDED.carrier, unit = EXCLUDED.unit, kind = EXCLUDED.kind, "
             "max_rate_per_hour = EXCLUDED.max_rate_per_hour, "
-            "register_max = EXCLUDED.register_max, flags = EXCLUDED.flags, updated_at = now()",
+            "register_max = EXCLUDED.register_max, flags = EXCLUDED.flags, "
+            "sparkplug_metric = EXCLUDED.sparkplug_metric, updated_at = now()",
             [
                 (
                     m.meter_id,
@@ -34,6 +35,7 @@ def upsert_registry(conn: Conn, registry: Registry) -> tuple[int, int]:
                     m.max_rate_per_hour,
                     m.register_max,
                     sorted(m.flags),
+                    m.sparkplug_metric,
                 )
                 for m in registry.meters
             ],
@@ -45,7 +47,7 @@ def load_meters(conn: Conn, meter_ids: list[str] | None = None) -> dict[str, Met
     """Meters by id (all of them, or those named)."""
     sql = (
         "SELECT meter_id, enterprise_id, carrier, unit, kind, max_rate_per_hour, register_max, "
-        "flags FROM meters"
+        "flags, sparkplug_metric FROM meters"
     )
     rows = (
         conn.execute(sql + " WHERE meter_id = ANY(%s)", (meter_ids,)).fetchall()
@@ -62,6 +64,7 @@ def load_meters(conn: Conn, meter_ids: list[str] | None = None) -> dict[str, Met
             max_rate_per_hour=float(r[5]),
             register_max=None if r[6] is None else float(r[6]),
             flags=frozenset(r[7] or ()),
+            sparkplug_metric=r[8],
         )
         for r in rows
     }

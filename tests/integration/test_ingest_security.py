@@ -239,6 +239,35 @@ def test_enterprise_publishes_only_under_its_own_topics(secure_broker: SecureBro
         collector.close()
 
 
+def test_sparkplug_group_is_the_enterprise_and_commands_reach_only_it(
+    secure_broker: SecureBroker,
+) -> None:
+    """An enterprise's edge nodes publish only under spBv1.0/{its id}/ and read only its
+    own nodes' commands; the collector reads every group and writes Rebirth commands."""
+    collector = connected(secure_broker, COLLECTOR)
+    edge = connected(secure_broker, A)
+    try:
+        collector.subscribe("spBv1.0/+/+/+", "spBv1.0/+/+/+/+")
+        edge.subscribe("spBv1.0/+/NCMD/#")
+        own = [(f"spBv1.0/{A}/NBIRTH/line1", b"birth"), (f"spBv1.0/{A}/DDATA/line1/d1", b"d")]
+        publish_denied(secure_broker, A, f"spBv1.0/{B}/NBIRTH/line1", b"A posing as B")
+        publish_as(secure_broker, A, own)
+        assert collector.wait(lambda: len(collector.messages) >= len(own)), collector.messages
+        collector.publish(f"spBv1.0/{B}/NCMD/line1", b"rebirth B")
+        collector.publish(f"spBv1.0/{A}/NCMD/line1", b"rebirth A")
+        assert edge.wait(lambda: len(edge.messages) >= 1), edge.messages
+        time.sleep(SILENCE_S)
+        commands = [
+            (f"spBv1.0/{B}/NCMD/line1", b"rebirth B"),
+            (f"spBv1.0/{A}/NCMD/line1", b"rebirth A"),
+        ]
+        assert collector.messages == own + commands  # its subscription sees its own commands
+        assert edge.messages == [(f"spBv1.0/{A}/NCMD/line1", b"rebirth A")]
+    finally:
+        collector.close()
+        edge.close()
+
+
 def test_enterprise_reads_only_its_own_alerts(secure_broker: SecureBroker) -> None:
     collector = connected(secure_broker, COLLECTOR)
     a = connected(secure_broker, A)

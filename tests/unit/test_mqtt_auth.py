@@ -72,13 +72,20 @@ def test_acl_gives_each_enterprise_its_own_subtree_and_the_collector_read_access
         "topic read greenmon/v1/+/+/reading",
         "topic read greenmon/v1/+/batch",
         "topic write greenmon/v1/+/alerts/#",
+        "topic read spBv1.0/+/+/+",
+        "topic read spBv1.0/+/+/+/+",
+        "topic write spBv1.0/+/NCMD/+",
     ]
+    sparkplug = ["topic write spBv1.0/{0}/#", "topic read spBv1.0/{0}/NCMD/#",
+                 "topic read spBv1.0/{0}/DCMD/#"]  # fmt: skip
     assert blocks[2:] == [
-        ["user E1", "topic write greenmon/v1/E1/#", "topic read greenmon/v1/E1/alerts/#"],
-        ["user E2", "topic write greenmon/v1/E2/#", "topic read greenmon/v1/E2/alerts/#"],
-    ]
+        ["user E1", "topic write greenmon/v1/E1/#", "topic read greenmon/v1/E1/alerts/#",
+         *(r.format("E1") for r in sparkplug)],
+        ["user E2", "topic write greenmon/v1/E2/#", "topic read greenmon/v1/E2/alerts/#",
+         *(r.format("E2") for r in sparkplug)],
+    ]  # fmt: skip
     rules = [line for line in acl.splitlines() if line.startswith(("topic", "pattern"))]
-    assert len(rules) == 3 + 2 * 2  # no rule outside a user block (that would apply to all)
+    assert len(rules) == 6 + 2 * 5  # no rule outside a user block (that would apply to all)
 
 
 @pytest.mark.parametrize("bad", ["E/1", "E#", "E+", "a:b", "", "x" * 65, "E 1"])

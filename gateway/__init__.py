@@ -1,0 +1,1 @@
+"""The greenmon edge gateway: Modbus TCP and OPC UA meters to greenmon, with store-and-forward."""
