@@ -221,16 +221,22 @@ def _worst_margin(r: RollupRow) -> tuple[float, str]:
 
 
 def _ranking(rows: list[RollupRow], kind: Literal["district", "industry"]) -> Table:
-    """Districts or industries by their margin to the trajectory, the furthest behind first."""
+    """Districts or industries by their margin to the trajectory, the furthest behind first.
+
+    The rank is by the worst of the three margins (energy, CO2, water): an entity behind
+    on any binding indicator comes before one on track on all three.
+    """
     names = DISTRICTS if kind == "district" else INDUSTRIES
     title = "区市排名 Districts" if kind == "district" else "产业排名 Industries"
     t = Table(f"ranking_{kind}", f"{title} by margin to the trajectory (year to date)",
-              ("rank", kind, "name", "energy_margin", "co2_margin", "water_margin",
-               "status"))  # fmt: skip
+              ("rank", kind, "name", "worst_margin", "energy_margin", "co2_margin",
+               "water_margin", "status"))  # fmt: skip
     ytd = [r for r in rows if r.entity == kind and r.kind == "ytd"]
     for rank, r in enumerate(sorted(ytd, key=_worst_margin), start=1):
         m = [r.indicators[i].margin for i in ("energy", "co2", "water")]
-        t.rows.append((rank, r.entity_id, names.get(r.entity_id, r.entity_id), *m, r.status))
+        worst = min((x for x in m if x is not None), default=None)
+        t.rows.append((rank, r.entity_id, names.get(r.entity_id, r.entity_id), worst, *m,
+                       r.status))  # fmt: skip
     return t
 
 

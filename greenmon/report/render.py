@@ -17,7 +17,7 @@ from greenmon.report.data import Cell, Report, Table
 UNITS = {"energy": "tce/10⁴ CNY", "co2": "t CO₂/10⁴ CNY", "water": "m³/10⁴ CNY"}
 NAMES = {"energy": "能耗强度 energy", "co2": "碳排放强度 CO₂", "water": "用水强度 water"}
 SHARES = {"reduction", "target_reduction", "margin", "completeness", "cap_used",
-          "energy_margin", "co2_margin", "water_margin"}  # fmt: skip
+          "energy_margin", "co2_margin", "water_margin", "worst_margin"}  # fmt: skip
 ENTITY = {"enterprise": "企业 enterprise", "district": "区市 district", "city": "全市 city"}
 
 CSS = """
@@ -86,7 +86,7 @@ def _charts(report: Report) -> str:
     ranking = report.tables.get("ranking_district")
     if ranking is not None and ranking.rows:
         out.append(
-            charts.margins("区市能耗强度 Districts: energy margin to the trajectory",
+            charts.margins("区市排名 Districts: worst margin to the trajectory",
                            [f"{r[2]}" for r in ranking.rows], [_share(r[3]) for r in ranking.rows])
         )  # fmt: skip
     return '<div class="charts">' + "".join(out) + "</div>"

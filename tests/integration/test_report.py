@@ -50,6 +50,52 @@ class Cells(html.parser.HTMLParser):
                 self.external.append(str(a[name]))
 
 
+def assert_equals_export(filled: Filled, entity: str, entity_id: str, cells: Cells) -> None:
+    """The month's intensities and reductions are the export's."""
+    exported = run_cli(
+        filled.settings,
+        "export",
+        "--entity",
+        entity,
+        "--period",
+        "month",
+        "--from",
+        "2025-01-01",
+        "--to",
+        "2025-01-31",
+    ).stdout
+    row = next(r for r in csv.DictReader(io.StringIO(exported)) if r["id"] == entity_id)
+    for i, name in enumerate(("energy", "co2", "water")):
+        for column in ("intensity", "reduction"):
+            want = row[f"{name}_{column}"]
+            got = cells.values[("month", column)][i]
+            assert (want == "" and math.isnan(got)) or got == pytest.approx(float(want), rel=1e-12)
+
+
+def assert_names(filled: Filled, entity: str, entity_id: str, page: str, folder: Path) -> None:
+    """The report names what it is about; the city's rankings put the furthest behind first."""
+    registry = {e.enterprise_id: e for e in filled.registry.enterprises}
+    if entity == "enterprise":
+        assert "silent for 120 min" in page  # the month's alert
+        assert registry[entity_id].name in page
+    if entity == "district":
+        assert DISTRICTS[entity_id] in page
+    if entity == "city":
+        tables = {p.stem for p in folder.glob("*.csv")}
+        assert {"ranking_district", "ranking_industry", "members"} <= tables
+        ranking = list(csv.DictReader(io.StringIO(
+            (folder / "ranking_district.csv").read_text("utf-8"))))  # fmt: skip
+        assert {r["district"] for r in ranking} == {e.district for e in registry.values()}
+        worst = []
+        for r in ranking:  # the furthest behind on any indicator first
+            margins = [
+                float(r[f"{i}_margin"]) for i in ("energy", "co2", "water") if r[f"{i}_margin"]
+            ]
+            worst.append(min(margins) if margins else math.inf)
+            assert r["worst_margin"] == ("" if not margins else repr(min(margins)))
+        assert worst == sorted(worst)
+
+
 @pytest.mark.parametrize("entity", ["enterprise", "district", "city"])
 def test_report_equals_export_and_renders(filled: Filled, tmp_path: Path, entity: str) -> None:
     entity_id = {"enterprise": filled.enterprise, "district": filled.district, "city": "city"}[
@@ -74,24 +120,7 @@ def test_report_equals_export_and_renders(filled: Filled, tmp_path: Path, entity
     cells.feed(page)
     assert not cells.external, "the report must not load anything"
     assert page.count("<svg") >= 5
-    exported = run_cli(
-        filled.settings,
-        "export",
-        "--entity",
-        entity,
-        "--period",
-        "month",
-        "--from",
-        "2025-01-01",
-        "--to",
-        "2025-01-31",
-    ).stdout
-    row = next(r for r in csv.DictReader(io.StringIO(exported)) if r["id"] == entity_id)
-    for i, name in enumerate(("energy", "co2", "water")):
-        for column in ("intensity", "reduction"):
-            want = row[f"{name}_{column}"]
-            got = cells.values[("month", column)][i]
-            assert (want == "" and math.isnan(got)) or got == pytest.approx(float(want), rel=1e-12)
+    assert_equals_export(filled, entity, entity_id, cells)
     tables = {p.stem for p in (tmp_path / "csv").glob("*.csv")}
     assert {
         "consumption",
@@ -105,19 +134,7 @@ def test_report_equals_export_and_renders(filled: Filled, tmp_path: Path, entity
     } <= tables
     factors = (tmp_path / "csv" / "factors.csv").read_text("utf-8")
     assert "GB/T" in factors or "source" in factors.splitlines()[0]
-    registry = {e.enterprise_id: e for e in filled.registry.enterprises}
-    if entity == "enterprise":
-        assert "silent for 120 min" in page  # the month's alert
-        assert registry[entity_id].name in page
-    if entity == "district":
-        assert DISTRICTS[entity_id] in page
-    if entity == "city":
-        assert {"ranking_district", "ranking_industry", "members"} <= tables
-        ranking = list(csv.DictReader(io.StringIO(
-            (tmp_path / "csv" / "ranking_district.csv").read_text("utf-8"))))  # fmt: skip
-        assert {r["district"] for r in ranking} == {e.district for e in registry.values()}
-        margins = [float(r["energy_margin"]) for r in ranking if r["energy_margin"]]
-        assert margins == sorted(margins)  # the furthest behind first
+    assert_names(filled, entity, entity_id, page, tmp_path / "csv")
     result = browser_check(out, tmp_path)
     assert "<svg" in result["dom"] and "月度报告" in result["dom"]
     assert_readable(result, charts=5)
