@@ -98,13 +98,19 @@ def _indicator_rows(r: RollupRow) -> list[tuple[Cell, ...]]:
 def _consumption(conn: Conn, sc: _Scope) -> Table:
     t = Table("consumption", "分品种消费 Consumption by carrier",
               ("carrier", "quantity", "unit", "energy_tce", "co2_t", "water_m3"))  # fmt: skip
-    for row in conn.execute(
+    return _filled(
+        conn,
+        t,
         "SELECT carrier, sum(quantity), unit, sum(energy_tce), sum(co2_t), sum(water_m3) "
         "FROM consumption_15m WHERE enterprise_id = ANY(%s) AND interval_start >= %s "
         "AND interval_start < %s GROUP BY carrier, unit ORDER BY carrier, unit",
         (sc.members, sc.start, sc.end),
-    ):
-        t.rows.append(tuple(row))
+    )
+
+
+def _filled(conn: Conn, t: Table, sql: str, params: tuple[object, ...]) -> Table:
+    """``t`` with one row per row of the query."""
+    t.rows.extend(tuple(row) for row in conn.execute(sql, params))
     return t
 
 
@@ -155,15 +161,15 @@ def _quality(conn: Conn, sc: _Scope) -> Table:
     t = Table("quality", "数据质量 Data quality",
               ("meter", "expected", "present", "completeness", "estimated", "resets",
                "rollovers", "quarantined"))  # fmt: skip
-    for row in conn.execute(
+    return _filled(
+        conn,
+        t,
         "SELECT meter_id, sum(expected), sum(present), sum(present)::float8 / "
         "NULLIF(sum(expected), 0), sum(estimated), sum(resets), sum(rollovers), "
         "sum(quarantined) FROM meter_quality_daily WHERE enterprise_id = ANY(%s) "
         "AND day >= %s AND day < %s GROUP BY 1 ORDER BY 1",
         (sc.members, sc.month, sc.next_month),
-    ):
-        t.rows.append(tuple(row))
-    return t
+    )
 
 
 def _alerts(conn: Conn, sc: _Scope) -> Table:

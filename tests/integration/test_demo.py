@@ -55,7 +55,7 @@ def test_demo_runs_the_pipeline_and_matches_ground_truth(state_dir: Path) -> Non
     done = subprocess.run(
         [sys.executable, "-m", "greenmon.cli", "demo", "--days", "2", "--seed", "1",
          "--enterprises", "4", "--meters-per-enterprise", "3"],
-        env=env, capture_output=True, text=True, timeout=300, check=False,
+        env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = done.stdout
