@@ -179,7 +179,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             stored = stored_enterprise_totals(conn)
         mismatches = compare_totals(truth, stored, sys.stdout)
         assert economics is not None
-        ending = demo_answer.conclude(demo, registry, economics, children[1], folder, sys.stdout)
+        ending = demo_answer.conclude(demo, registry, economics, folder, sys.stdout)
         return 1 if mismatches or ending else 0
     return 0
 

@@ -1,9 +1,9 @@
 """How the demo ends: the answer an energy inspector asks for, checked against the truth.
 
-After every reading is stored: the roll-ups are refreshed, the alerts service has
-judged them, and the demo prints the city's and each district's year-to-date table
-(the three binding indicators per unit of value-added against the plan), the
-enterprises behind their trajectory, the alerts that fired, and writes the city's
+Once every reading is stored, the processor has refreshed the roll-ups and the alerts
+service has judged them, the demo prints the city's and each district's year-to-date
+table (the three binding indicators per unit of value-added against the plan), the
+enterprises behind their trajectory and the alerts that fired, and writes the city's
 monthly HTML report. Every intensity, reduction and status it shows is compared with
 :mod:`greenmon.feeds.intensity_truth` (pandas, apart from greenmon's accounting).
 """
@@ -26,7 +26,6 @@ from greenmon.domain.registry import Registry
 from greenmon.errors import ServiceError
 from greenmon.feeds.intensity_truth import INDICATORS, ytd_truth
 from greenmon.jobs.demo_economics import DemoEconomics, run_cli
-from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.rollup_store import query_rollups
@@ -38,12 +37,13 @@ UNITS = {"energy": "tce", "co2": "t CO2", "water": "m3"}
 
 
 def demo_settings(settings: Settings, run_id: str) -> Settings:
-    """The alerts service's topic and group of this run; quick ticks for a short demo."""
+    """The alerts service's topic and group of this run; quick ticks and refreshes."""
     return settings.model_copy(
         update={
             "topic_windows": f"greenmon.windows.demo-{run_id}",
             "alerts_group": f"greenmon-alerts-demo-{run_id}",
             "alerts_tick_s": 1.0,
+            "rollup_refresh_s": 2.0,
         }
     )
 
@@ -69,13 +69,27 @@ def expected_alerts(truth: pd.DataFrame) -> set[str]:
     }
 
 
-def refresh_and_wait(settings: Settings, year: int, expected: set[str], timeout: float) -> None:
-    """Store the year's roll-ups (as ``greenmon rollups refresh`` does) and wait for alerts.
+def wait_refreshed(settings: Settings, timeout: float) -> None:
+    """Wait for the processor's own roll-up and quality refresh after the last reading.
 
-    Waits until every alert in ``expected`` fires (the alerts service ticks every
-    second) and no alert is still pending; raises ServiceError naming those missing.
+    The processor books batches and refreshes the roll-ups one after the other, so a
+    refresh whose transaction began after the newest reading was stored has seen them all.
     """
-    run_cli(settings, ["rollups", "refresh", "--year", str(year)])
+    deadline = time.monotonic() + timeout
+    with db.connect(settings, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT (SELECT max(computed_at) FROM rollups WHERE entity = 'city') > "
+                "(SELECT max(stored_at) FROM readings)"
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.5)
+    raise ServiceError(f"the processor did not refresh the roll-ups within {timeout:.0f} s")
+
+
+def wait_alerts(settings: Settings, expected: set[str], timeout: float) -> None:
+    """Wait until every alert in ``expected`` fires and none is pending (ServiceError if not)."""
     deadline = time.monotonic() + timeout
     firing: set[str] = set()
     with db.connect(settings, autocommit=True) as conn:
@@ -84,7 +98,7 @@ def refresh_and_wait(settings: Settings, year: int, expected: set[str], timeout:
             firing = {str(r[0]) for r in rows if r[1] == "firing"}
             pending = [r for r in rows if r[1] == "pending"]
             if expected <= firing and not pending:
-                time.sleep(1.5)  # one more tick: nothing else is about to fire
+                time.sleep(2 * settings.alerts_tick_s)  # a tick more: nothing else to fire
                 return
             time.sleep(0.5)
     missing = ", ".join(sorted(expected - firing))
@@ -204,14 +218,12 @@ def alerted_enterprises(answer: Answer) -> Iterable[str]:
 
 
 def conclude(
-    settings: Settings, registry: Registry, e: DemoEconomics, processor: ManagedProcess,
-    folder: Path, out: TextIO,
-) -> int:  # fmt: skip
+    settings: Settings, registry: Registry, e: DemoEconomics, folder: Path, out: TextIO
+) -> int:
     """Print the answer, check it against the truth and write the city report; 1 on a difference."""
     truth = ytd_truth(e.quantities, e.value_added, e.baselines, registry, e.plan, e.as_of)
-    # every reading is stored: stop the processor so its own refresh cannot race this one
-    processor.stop()
-    refresh_and_wait(settings, e.as_of.year, expected_alerts(truth), timeout=90)
+    wait_refreshed(settings, timeout=120)
+    wait_alerts(settings, expected_alerts(truth), timeout=90)
     answer = gather(settings, registry, e, truth)
     print_tables(answer, e, out)
     print_behind(answer, out)
