@@ -236,7 +236,8 @@ class AlertsService:
             caps = None
             for rule in self._rules:
                 if rule.behind_target is not None:
-                    ytd = store.latest_ytd(conn, rule.scope, rule.behind_target.indicator)
+                    indicator = rule.behind_target.indicator
+                    ytd = store.latest_ytd(conn, rule.scope, indicator, with_intensity=True)
                     candidates += checks.target_candidates(rule, ytd, now)
                 elif rule.cap_burn is not None:
                     caps = caps if caps is not None else store.energy_caps(conn)

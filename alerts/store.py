@@ -244,17 +244,25 @@ def arrivals_since(conn: Conn, since: datetime) -> dict[str, datetime]:
 
 
 def latest_ytd(
-    conn: Conn, entity: str, indicator: str
+    conn: Conn, entity: str, indicator: str, *, with_intensity: bool = False
 ) -> list[tuple[str, date, float | None, float | None, float | None]]:
     """(entity_id, month, intensity, trajectory, energy_tce) of each entity's newest ytd row
     with data (a year without readings yet, or one the roll-ups reach only for its r12
-    window, does not hide the last year that has them)."""
+    window, does not hide the last year that has them). ``with_intensity``: the newest
+    row whose intensity and trajectory are known (value-added is filed after a month
+    ends, so the current month's row has none yet: the last filed month still counts)."""
     if indicator not in ("energy", "co2", "water"):
         raise ValueError(indicator)
+    known = (
+        f"AND {indicator}_intensity IS NOT NULL AND {indicator}_trajectory IS NOT NULL "
+        if with_intensity
+        else ""
+    )
     rows = conn.execute(
         f"SELECT DISTINCT ON (entity_id) entity_id, month, {indicator}_intensity, "
         f"{indicator}_trajectory, energy_tce FROM rollups WHERE entity = %s AND kind = 'ytd' "
-        "AND (energy_tce > 0 OR co2_t > 0 OR water_m3 > 0) ORDER BY entity_id, month DESC",
+        f"AND (energy_tce > 0 OR co2_t > 0 OR water_m3 > 0) {known}"
+        "ORDER BY entity_id, month DESC",
         (entity,),
     ).fetchall()
     return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]

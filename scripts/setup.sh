@@ -123,6 +123,8 @@ system_setup() {
     apt_install mosquitto postgresql
     # the monthly report's browser test (tests/integration/test_report.py)
     command -v chromium >/dev/null 2>&1 || apt_install chromium
+    # Chinese text in the report (HTML and charts): a CJK font, else every label is a box
+    [ -n "$(fc-list :lang=zh 2>/dev/null)" ] || apt_install fonts-wqy-microhei
     local major
     major="$(pg_major)"
     [ -n "$major" ] || die "postgresql is installed but no /usr/lib/postgresql/NN/bin/initdb"

@@ -3,7 +3,9 @@
 Import file ``enterprise_id,energy_tce,co2_t,water_m3,value_added`` with an optional
 ``period`` column (empty or absent: the default period, the 14th FYP). Each row holds
 one enterprise's totals over its period's base year: energy in tce, CO2 in t, water in
-m3 and value-added in 10^4 CNY at constant 2020 prices (which must be > 0). An empty
+m3 and value-added in 10^4 CNY at constant 2020 prices (which must be > 0, unless all
+four are 0: the enterprise did not operate in the base year, so it has no base-year
+intensity of its own and adds nothing to its district's and the city's). An empty
 energy, CO2 or water cell means the enterprise did not report it for that year: that
 indicator has no baseline, and its status is ``no_data`` rather than a reduction
 measured from zero. Like the value-added file, the file is accepted whole or refused
@@ -75,8 +77,12 @@ def parse_baseline_csv(
             except ValueError as exc:
                 problems.append(str(exc))
         value_added = figures.get("value_added")
-        if value_added == 0:
-            problems.append("value_added is 0; a baseline needs value-added > 0")
+        quantities = [figures.get(c) for c in ("energy_tce", "co2_t", "water_m3")]
+        if value_added == 0 and quantities != [0.0, 0.0, 0.0]:
+            problems.append(
+                "value_added is 0; a baseline needs value-added > 0 (or all four figures 0: "
+                "the enterprise did not operate in the base year)"
+            )
         if problems or value_added is None:
             raise ValueError("; ".join(problems))
         return Baseline(

@@ -140,6 +140,8 @@ def _missing_data(
         reasons.append("baseline quantity is missing")
     elif baseline_value_added is None:
         reasons.append("baseline value-added is missing")
+    elif baseline_value_added == 0 and baseline_quantity == 0:
+        reasons.append("no base-year intensity: it did not operate in the base year")
     elif not baseline_value_added > 0:
         reasons.append(f"baseline value-added is {baseline_value_added:g}, not positive")
     return "; ".join(reasons)

@@ -27,6 +27,7 @@ from greenmon.errors import ServiceError
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import generate
 from greenmon.feeds.truth import enterprise_totals, truth_rows
+from greenmon.jobs import demo_answer, demo_economics
 from greenmon.jobs.runner import start_service
 from greenmon.jobs.simulate import Progress, fleet
 from greenmon.jobs.verify import compare_totals, stored_enterprise_totals
@@ -131,7 +132,8 @@ def _watch(demo: Settings, expected: int, children: list[ManagedProcess], timeou
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     run_id = time.strftime("%Y%m%d%H%M%S") + f"-{os.getpid()}"
-    demo = _demo_settings(settings, run_id)
+    demo = demo_answer.demo_settings(_demo_settings(settings, run_id), run_id)
+    folder = settings.state_dir / "demo" / run_id
     logs = settings.state_dir / "logs"
     registry = fleet(args)
     with ExitStack() as stack:
@@ -142,11 +144,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database: {edition.describe}")
         with db.connect(demo) as conn:
             upsert_registry(conn, registry)
+        economics = None
+        if args.days is not None:
+            economics = demo_economics.prepare(
+                demo, registry, args.start, args.days, args.interval, args.seed, folder
+            )
         ensure_topics(demo, [demo.topic_readings, demo.topic_dlq])
-        children = [
-            start_service(name, demo, logs, name=f"demo-{name}")
-            for name in ("collector", "processor")
-        ]
+        services = ("collector", "processor") + (("alerts",) if economics else ())
+        children = [start_service(name, demo, logs, name=f"demo-{name}") for name in services]
         for child in children:
             stack.callback(child.stop)
         with db.connect(demo, autocommit=True) as conn:
@@ -173,7 +178,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         with db.connect(demo) as conn:
             stored = stored_enterprise_totals(conn)
         mismatches = compare_totals(truth, stored, sys.stdout)
-        return 1 if mismatches else 0
+        assert economics is not None
+        ending = demo_answer.conclude(demo, registry, economics, folder, sys.stdout)
+        return 1 if mismatches or ending else 0
     return 0
 
 

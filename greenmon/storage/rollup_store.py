@@ -54,10 +54,14 @@ def read_baselines(conn: Conn) -> dict[tuple[str, str], Baseline]:
     ).fetchall()
     return {
         (str(r[0]), str(r[1])): Baseline(
-            str(r[0]), str(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5])
+            str(r[0]), str(r[1]), _float(r[2]), _float(r[3]), _float(r[4]), float(r[5])
         )
         for r in rows
     }
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def query_rollups(

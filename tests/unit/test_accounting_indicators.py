@@ -198,3 +198,10 @@ def test_district_totals_are_the_sum_of_their_enterprises(
     assert math.isclose(
         city.value_added, sum(g.value_added for g in districts.values()), rel_tol=1e-9
     )
+
+
+def test_a_plant_new_since_the_base_year_has_no_baseline_intensity() -> None:
+    period = PlanPeriod("14th-FYP", 2020, 2025, Reductions(0.135, 0.18, 0.16), "test")
+    s = indicator_status("energy", 2025, 10.0, 100.0, 0.0, 0.0, period, 0.135)
+    assert s.status == "no_data" and s.intensity == 0.1 and s.baseline_intensity is None
+    assert s.reason == "no base-year intensity: it did not operate in the base year"

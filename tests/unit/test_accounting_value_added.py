@@ -228,6 +228,14 @@ def test_baseline_without_period_column_uses_the_default() -> None:
     assert row == Baseline("E1", "14th-FYP", 1.0, 2.0, 3.0, 4.0)
 
 
+def test_a_plant_new_since_the_base_year_files_zeros() -> None:
+    text = BASE_HEADER + "E1,0,0,0,0,\n"
+    (row,) = parse_baseline_csv(text, {"E1"}, "14th-FYP")
+    assert row == Baseline("E1", "14th-FYP", 0.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ImportRefused, match="did not operate in the base year"):
+        parse_baseline_csv(BASE_HEADER + "E1,0,1,0,0,\n", {"E1"}, "14th-FYP")
+
+
 def test_bad_baseline_rows_refuse_the_file() -> None:
     text = BASE_HEADER + (
         "E1,300,1000,25000,5000,\n"  # line 2, fine
@@ -241,7 +249,7 @@ def test_bad_baseline_rows_refuse_the_file() -> None:
         parse_baseline_csv(text, {"E1", "E2"}, "14th-FYP", known_periods={"14th-FYP"})
     errors = caught.value.errors
     assert errors[0] == "line 3: enterprise_id 'E9' is not a registered enterprise"
-    assert errors[1] == "line 4: value_added is 0; a baseline needs value-added > 0"
+    assert errors[1].startswith("line 4: value_added is 0; a baseline needs value-added > 0")
     assert errors[2] == (
         "line 5: energy_tce '-1' is negative; co2_t 'x' is not a number; value_added is empty"
     )
