@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report_cli.register(sub)
 
-    from greenmon.evaluation import cli as evaluation_cli
+    from greenmon.jobs import evaluation_cli
 
     evaluation_cli.register(sub)
 

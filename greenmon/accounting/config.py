@@ -9,7 +9,7 @@ TOML, one array of tables per kind (the packaged ``data/plan.toml`` documents ea
     [electricity]    method ("equivalent" | "generation"; default "equivalent")
     [[electricity.override]]           scope (district|enterprise), id, method
     [[electricity.generation_factor]]  year, kgce_per_kwh, source
-    [[evaluation]] / [enpi]            evaluation parameters (greenmon.evaluation.params)
+    [[evaluation]] / [enpi]            evaluation parameters (greenmon.accounting.evaluation_params)
 
 District and industry ids may be given by id or Chinese name and are stored as ids.
 Every problem is reported at once, naming the table and entry (``[[target]] #2: ...``);
@@ -29,6 +29,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple
 
+from greenmon.accounting import evaluation_params
 from greenmon.accounting.plan import (
     INDICATORS,
     SCOPES,
@@ -44,12 +45,11 @@ from greenmon.domain.factors import Factor
 from greenmon.domain.reference import Carrier, district_id, industry_id
 from greenmon.domain.wire import check_id
 from greenmon.errors import InvalidInput
-from greenmon.evaluation import params as evaluation_params
 
 ElectricityMethod = Literal["equivalent", "generation"]
 ELECTRICITY_METHODS: Final[tuple[ElectricityMethod, ...]] = ("equivalent", "generation")
 ElectricityScope = Literal["district", "enterprise"]
-EVALUATION_TABLES: Final = ("evaluation", "enpi")  # greenmon.evaluation.params
+EVALUATION_TABLES: Final = ("evaluation", "enpi")  # greenmon.accounting.evaluation_params
 YEARS: Final = range(1990, 2101)
 TOP_KEYS: Final = ("period", "target", "price_index", "cap", "electricity", *EVALUATION_TABLES)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Final
 
+from greenmon.accounting.evaluation_params import EnpiParams
 from greenmon.errors import InvalidInput
-from greenmon.evaluation.params import EnpiParams
 from greenmon.evaluation.regression import Fit, ols
 
 VARIABLES: Final = ("output", "hdd", "cdd")

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
+from greenmon.accounting.evaluation_params import SCALES, Scale
 from greenmon.accounting.value_added import (
     ImportRefused,
     _parse_month,
     parse_csv_file,
     parse_number,
 )
-from greenmon.evaluation.params import SCALES, Scale
 from greenmon.evaluation.scoring import EnterpriseInput
 
 EVALUATION_FIELDS: Final = (

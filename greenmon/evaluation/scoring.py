@@ -21,7 +21,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from greenmon.evaluation.params import INDICATOR_KEYS, EvaluationParams, GroupParams, Scale
+from greenmon.accounting.evaluation_params import (
+    INDICATOR_KEYS,
+    EvaluationParams,
+    GroupParams,
+    Scale,
+)
 
 CLASSES: Final = ("A", "B", "C", "D")
 _TIE_DIGITS: Final = 9  # totals equal to 9 decimals are a tie

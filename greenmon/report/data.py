@@ -18,6 +18,8 @@ from greenmon.accounting.rollup import EntityKind, RollupRow, add_months
 from greenmon.domain.reference import DISTRICTS, INDUSTRIES
 from greenmon.errors import InvalidInput
 from greenmon.export import local_bounds
+from greenmon.report.evaluation import EvaluationSection
+from greenmon.report.evaluation import section as evaluation_section
 from greenmon.storage.db import Conn
 from greenmon.storage.factor_store import read_factors
 from greenmon.storage.rollup_store import query_rollups
@@ -46,6 +48,8 @@ class Report:
     month_row: RollupRow
     tables: dict[str, Table]
     daily: list[tuple[date, str, float]] = field(default_factory=list)  # day, carrier, tce
+    #: the year's 亩产效益 classes and EnPI models (city and district reports)
+    evaluation: EvaluationSection | None = None
 
 
 @dataclass(frozen=True)
@@ -273,4 +277,11 @@ def collect(conn: Conn, entity: ReportEntity, entity_id: str, month: date, tz_ke
     tables["quality"] = _quality(conn, sc)
     tables["alerts"] = _alerts(conn, sc)
     tables["factors"] = _factors(conn, sc, {str(r[0]) for r in tables["consumption"].rows})
-    return Report(entity, entity_id, sc.name, month, ytd, month_row, tables, _daily(conn, sc))
+    evaluation = None
+    if entity in ("city", "district"):
+        evaluation = evaluation_section(
+            conn, month.year, entity_id if entity == "district" else None
+        )
+    return Report(
+        entity, entity_id, sc.name, month, ytd, month_row, tables, _daily(conn, sc), evaluation
+    )

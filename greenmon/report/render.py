@@ -11,7 +11,7 @@ from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
-from greenmon.report import charts
+from greenmon.report import charts, evaluation
 from greenmon.report.data import Cell, Report, Table
 
 UNITS = {"energy": "tce/10⁴ CNY", "co2": "t CO₂/10⁴ CNY", "water": "m³/10⁴ CNY"}
@@ -123,6 +123,11 @@ def _tables(*names: str) -> Callable[[Report], str]:
 
 
 #: the page, top to bottom
+def _evaluation(report: Report) -> str:
+    """The year's 亩产效益 classes and EnPI models (city and district reports)."""
+    return evaluation.to_html(report.evaluation) if report.evaluation is not None else ""
+
+
 SECTIONS: list[Callable[[Report], str]] = [
     _heading,
     _summary,
@@ -130,6 +135,7 @@ SECTIONS: list[Callable[[Report], str]] = [
     _charts,
     _tables("ranking_district", "ranking_industry", "members"),
     _tables("consumption", "trend", "projection", "quality", "alerts", "factors"),
+    _evaluation,
 ]
 
 

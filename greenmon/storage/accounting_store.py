@@ -9,8 +9,8 @@ from greenmon.accounting.baseline import Baseline
 from greenmon.accounting.config import AccountingConfig, generation_factor_rows
 from greenmon.accounting.plan import PlanPeriod, Reductions, TargetOverride
 from greenmon.accounting.value_added import PriceIndex, ValueAddedRow
-from greenmon.evaluation.params_store import save_params as save_evaluation_params
 from greenmon.storage.db import Conn
+from greenmon.storage.evaluation_params_store import save_params as save_evaluation_params
 from greenmon.storage.factor_store import sync_factors
 
 

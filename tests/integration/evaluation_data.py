@@ -7,12 +7,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+from greenmon.accounting.evaluation_params import DEFAULT_WEIGHTS, EvaluationParams, GroupParams
 from greenmon.accounting.rollup import months_between
 from greenmon.domain.registry import Registry
-from greenmon.evaluation.params import DEFAULT_WEIGHTS, EvaluationParams, GroupParams
-from greenmon.evaluation.params_store import save_params
 from greenmon.settings import Settings
 from greenmon.storage import db
+from greenmon.storage.evaluation_params_store import save_params
 from tests.integration.conftest import run_cli
 
 SHARES = (0.25, 0.5, 0.75)  # with 6 enterprises: A <= 2, B <= 3, C <= 5, D = the 6th

@@ -16,7 +16,7 @@ import pytest
 from greenmon.accounting.rollup import months_between
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Enterprise, Meter, Registry
-from greenmon.evaluation import report
+from greenmon.report import evaluation as report
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.registry_store import upsert_registry

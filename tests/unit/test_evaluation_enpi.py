@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from greenmon.accounting.evaluation_params import EnpiParams
 from greenmon.accounting.rollup import months_between
 from greenmon.errors import InvalidInput
 from greenmon.evaluation import degree_days
@@ -22,7 +23,6 @@ from greenmon.evaluation.enpi import (
     report,
     report_csv,
 )
-from greenmon.evaluation.params import EnpiParams
 from greenmon.evaluation.regression import Fit, ols
 
 MONTHS = months_between(date(2023, 1, 1), date(2025, 12, 1))  # 36 months

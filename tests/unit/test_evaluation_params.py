@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from greenmon.accounting.config import packaged_plan_text, parse_config
+from greenmon.accounting.evaluation_params import DEFAULT_WEIGHTS, EnpiParams, parse, to_doc
 from greenmon.errors import InvalidInput
-from greenmon.evaluation.params import DEFAULT_WEIGHTS, EnpiParams, parse, to_doc
 
 PLAN = packaged_plan_text()
 

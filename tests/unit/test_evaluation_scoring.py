@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenmon.evaluation.params import EvaluationParams, GroupParams
+from greenmon.accounting.evaluation_params import EvaluationParams, GroupParams
 from greenmon.evaluation.scoring import (
     EnterpriseInput,
     YearFigures,
@@ -128,7 +128,7 @@ def test_output_csv_has_every_indicator_and_score() -> None:
 
 
 def test_report_fragment_escapes_and_lists_the_d_class() -> None:
-    from greenmon.evaluation.report import EvaluationSection, GroupCount, to_html
+    from greenmon.report.evaluation import EvaluationSection, GroupCount, to_html
 
     counts = {"A": 1, "B": 0, "C": 0, "D": 1}
     s = EvaluationSection(2025, None, (GroupCount("jimo", counts),),

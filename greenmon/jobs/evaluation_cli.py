@@ -67,8 +67,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_evaluation_import(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon.evaluation.imports import parse_evaluation_csv
-    from greenmon.evaluation.store import known_enterprises, upsert_inputs
     from greenmon.storage import db
+    from greenmon.storage.evaluation_store import known_enterprises, upsert_inputs
 
     with db.connect(settings) as conn, conn.transaction():
         rows = parse_evaluation_csv(args.file.read_text("utf-8"), known_enterprises(conn))
@@ -78,10 +78,10 @@ def cmd_evaluation_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluation_run(args: argparse.Namespace, settings: Settings) -> int:
-    from greenmon.evaluation.params_store import read_params
     from greenmon.evaluation.scoring import evaluate, to_csv
-    from greenmon.evaluation.store import read_inputs, save_results, year_figures
     from greenmon.storage import db
+    from greenmon.storage.evaluation_params_store import read_params
+    from greenmon.storage.evaluation_store import read_inputs, save_results, year_figures
 
     with db.connect(settings) as conn, conn.transaction():
         inputs = read_inputs(conn, args.year)
@@ -107,8 +107,12 @@ def cmd_evaluation_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_production_import(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon.evaluation.imports import parse_production_csv
-    from greenmon.evaluation.store import known_enterprises, production_units, upsert_production
     from greenmon.storage import db
+    from greenmon.storage.evaluation_store import (
+        known_enterprises,
+        production_units,
+        upsert_production,
+    )
 
     with db.connect(settings) as conn, conn.transaction():
         rows = parse_production_csv(
@@ -121,8 +125,8 @@ def cmd_production_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_weather_import(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon.evaluation.imports import parse_weather_csv
-    from greenmon.evaluation.store import upsert_weather
     from greenmon.storage import db
+    from greenmon.storage.evaluation_store import upsert_weather
 
     rows = parse_weather_csv(args.file.read_text("utf-8"))
     with db.connect(settings) as conn, conn.transaction():
@@ -134,9 +138,9 @@ def cmd_weather_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_enpi_fit(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon.accounting.rollup import months_between
     from greenmon.evaluation.enpi import describe, fit_model, parse_variables
-    from greenmon.evaluation.params_store import read_params
-    from greenmon.evaluation.store import known_enterprises, months_data, save_model
     from greenmon.storage import db
+    from greenmon.storage.evaluation_params_store import read_params
+    from greenmon.storage.evaluation_store import known_enterprises, months_data, save_model
 
     variables = parse_variables(args.variables)
     if args.baseline_to < args.baseline_from:
@@ -156,9 +160,9 @@ def cmd_enpi_fit(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_enpi_report(args: argparse.Namespace, settings: Settings) -> int:
     from greenmon.accounting.rollup import months_between
     from greenmon.evaluation.enpi import report, report_csv
-    from greenmon.evaluation.params_store import read_params
-    from greenmon.evaluation.store import months_data, read_models
     from greenmon.storage import db
+    from greenmon.storage.evaluation_params_store import read_params
+    from greenmon.storage.evaluation_store import months_data, read_models
 
     if args.month_to < args.month_from:
         raise InvalidInput("--to is before --from")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
+from greenmon.accounting.evaluation_params import EvaluationParams, parse, to_doc
 from greenmon.errors import InvalidInput
-from greenmon.evaluation.params import EvaluationParams, parse, to_doc
 from greenmon.storage.db import Conn
 
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 from psycopg.types.json import Jsonb
 
+from greenmon.accounting.evaluation_params import INDICATOR_KEYS
 from greenmon.evaluation.degree_days import monthly
 from greenmon.evaluation.enpi import Model, MonthData
 from greenmon.evaluation.imports import ProductionRow
-from greenmon.evaluation.params import INDICATOR_KEYS
 from greenmon.evaluation.regression import Coefficient, Fit
 from greenmon.evaluation.scoring import EnterpriseInput, Scored, YearFigures
 from greenmon.storage.db import Conn

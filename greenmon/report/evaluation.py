@@ -1,7 +1,7 @@
 """The evaluation section of the city and district reports: data and an HTML fragment.
 
-``greenmon/report`` calls :func:`section` (database) and :func:`to_html` (pure) and puts
-the fragment where it wants it; this module does not depend on the report's layout.
+The report (:mod:`greenmon.report.data`) calls :func:`section` (database) and
+:func:`to_html` (pure); this module does not depend on the report's layout.
 """
 
 from __future__ import annotations
