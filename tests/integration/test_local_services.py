@@ -27,6 +27,7 @@ from greenmon.local.ports import free_port
 from greenmon.local.postgres import timescaledb_available
 from greenmon.settings import load_settings
 from tests.plugins.services import LocalServices, ServiceHandle
+from tests.prerequisites import require
 
 # --- render_mosquitto_conf (pure) -------------------------------------------------------
 
@@ -224,8 +225,7 @@ def test_kafka_roundtrip_with_group_commit(kafka_service: ServiceHandle) -> None
 
 @pytest.mark.integration
 def test_postgres_timescaledb_hypertable(postgres_service: ServiceHandle) -> None:
-    if not timescaledb_available():
-        pytest.skip("TimescaleDB is not installed (scripts/setup.sh installs it)")
+    require(timescaledb_available(), "TimescaleDB is not installed")
     with psycopg.connect(postgres_service.url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         names = {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}

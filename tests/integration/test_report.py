@@ -17,6 +17,7 @@ import pytest
 from tests.integration.conftest import run_cli
 from tests.integration.dashboards_data import Filled, fill
 from tests.plugins.services import LocalServices
+from tests.prerequisites import require
 
 pytestmark = pytest.mark.integration
 
@@ -117,8 +118,8 @@ def test_report_equals_export_and_renders(filled: Filled, tmp_path: Path, entity
     assert "GB/T" in factors or "source" in factors.splitlines()[0]
     if entity == "enterprise":
         assert "silent for 120 min" in page  # the month's alert
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (scripts/setup.sh installs it)")
+    require(CHROMIUM is not None, "chromium (a headless browser) is not installed")
+    assert CHROMIUM is not None
     profile = tmp_path / "profile"
     done = subprocess.run(
         [
