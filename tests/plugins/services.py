@@ -247,7 +247,7 @@ def s3_server(services_dir: Path) -> Iterator[S3Server]:
         all(importlib.util.find_spec(m) is not None for m in ("moto", "boto3")),
         "moto[server] and boto3 are not installed (the dev extra)",
     )
-    import boto3
+    import boto3  # type: ignore[import-untyped]
 
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="s3-", dir=services_dir))
