@@ -52,6 +52,7 @@ def test_processor_kill_9_five_times_while_data_flows(pipeline: Pipeline) -> Non
         feed.release()  # the next part: the new incarnation has a backlog to catch up
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")
 
 
@@ -74,6 +75,7 @@ def test_collector_kill_9_three_times_while_data_flows(pipeline: Pipeline) -> No
         feed.release()
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")
 
 
@@ -146,4 +148,5 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
     feed.release()
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")
