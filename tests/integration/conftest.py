@@ -172,7 +172,7 @@ def read_topic(
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
         settled: float | None = None
-        while settled is None or time.monotonic() < settled or not _at_end(consumer, tps):
+        while settled is None or time.monotonic() < settled or not at_end(consumer, tps):
             for records in consumer.poll(timeout_ms=300).values():
                 out.extend(json.loads(r.value) for r in records)
             assert len(out) <= expected, f"{len(out)} records in {topic}, not {expected}: {out}"
@@ -187,7 +187,7 @@ def read_topic(
     return out
 
 
-def _at_end(consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
+def at_end(consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
     """Whether the consumer has read every partition up to its high-water mark."""
     for tp in tps:
         high = consumer.highwater(tp)

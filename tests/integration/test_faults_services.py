@@ -18,7 +18,7 @@ from kafka import KafkaConsumer, TopicPartition
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration import faults
-from tests.integration.conftest import PacedFeed, Pipeline
+from tests.integration.conftest import PacedFeed, Pipeline, at_end
 from tests.plugins.services import LocalServices, ServiceHandle
 
 pytestmark = pytest.mark.integration
@@ -190,19 +190,24 @@ def test_mqtt_broker_graceful_restart_loses_nothing(
     faults.alive(pipeline, "processor", "collector")
 
 
-def _topic_keys(settings: Settings) -> set[tuple[str, int]]:
-    """(meter, ts_ms) of every record in the readings topic."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
+def _topic_keys(settings: Settings, timeout: float = 60.0) -> set[tuple[str, int]]:
+    """(meter, ts_ms) of every record in the readings topic, read up to its high-water mark."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    keys: set[tuple[str, int]] = set()
     try:
         parts = consumer.partitions_for_topic(settings.topic_readings) or set()
         tps = [TopicPartition(settings.topic_readings, p) for p in parts]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        return {(str(d["m"]), int(d["ts"])) for d in (json.loads(r.value) for r in consumer)}
+        deadline = time.monotonic() + timeout
+        while True:
+            for records in consumer.poll(timeout_ms=300).values():
+                keys.update(
+                    (str(d["m"]), int(d["ts"])) for d in (json.loads(r.value) for r in records)
+                )
+            if at_end(consumer, tps):
+                return keys
+            assert time.monotonic() < deadline, f"{settings.topic_readings} not read to its end"
     finally:
         consumer.close()
 
