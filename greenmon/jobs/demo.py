@@ -24,9 +24,9 @@ import psycopg
 from greenmon.bus.kafka import ensure_topics
 from greenmon.domain.registry import Registry
 from greenmon.errors import ServiceError
-from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import generate
 from greenmon.feeds.truth import enterprise_totals, truth_rows
+from greenmon.jobs.demo_mqtt import demo_accounts, demo_publish
 from greenmon.jobs.runner import start_service
 from greenmon.jobs.simulate import Progress, fleet
 from greenmon.jobs.verify import compare_totals, stored_enterprise_totals
@@ -142,6 +142,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database: {edition.describe}")
         with db.connect(demo) as conn:
             upsert_registry(conn, registry)
+        if demo.mqtt_auth:  # the broker lets only known accounts in: create the demo's
+            demo = demo_accounts(demo, registry)
         ensure_topics(demo, [demo.topic_readings, demo.topic_dlq])
         children = [
             start_service(name, demo, logs, name=f"demo-{name}")
@@ -158,7 +160,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             generate(registry, args.start, args.days, args.interval, args.seed, demo.tz)
         )
         progress = Progress("published", len(readings))
-        publish(
+        demo_publish(
             readings,
             demo,
             speed=args.speed,
@@ -184,7 +186,7 @@ def _continuous(args: argparse.Namespace, demo: Settings, registry: Registry) ->
     readings = generate(registry, args.start, 3650, args.interval, args.seed, demo.tz)
     progress = Progress("published", None)
     try:
-        publish(
+        demo_publish(
             readings,
             demo,
             speed=speed,
