@@ -24,9 +24,7 @@ from greenmon.domain.registry import Registry
 from greenmon.errors import ServiceError
 from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import SimReading
-from greenmon.local.manager import Layout
-from greenmon.local.mosquitto import auth_files
-from greenmon.local.mqtt_auth import collector_user, issue_credentials, parse_password_file
+from greenmon.local.mqtt_auth import collector_user, existing_accounts, issue_credentials
 from greenmon.settings import Settings
 
 log = logging.getLogger("greenmon.demo")
@@ -38,12 +36,7 @@ DEMO_ACCOUNTS = "demo-mqtt"
 def demo_accounts(settings: Settings, registry: Registry) -> Settings:
     """Create the demo's MQTT accounts; the settings with the collector's account, once
     the broker lets it in."""
-    layout = Layout(settings.state_dir.resolve())
-    password_file, _acl = auth_files(layout.mosquitto)
-    try:
-        existing = parse_password_file(password_file.read_text("utf-8"))
-    except FileNotFoundError:
-        existing = {}
+    existing = existing_accounts(settings)
     collector = collector_user(settings)
     ours = {e.enterprise_id for e in registry.enterprises}
     others = set(existing) - {collector, settings.feed_mqtt_username}

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +21,11 @@ ENTERPRISES = 3
 
 
 @pytest.fixture
-def state_dir() -> Iterator[Path]:
-    # not pytest's tmp_path (mode 700): the postgres and mosquitto users must reach it
-    path = Path(tempfile.mkdtemp(prefix="greenmon-demo-auth-"))
+def state_dir(services_dir: Path) -> Path:
+    # the session's services directory: the postgres and mosquitto users can reach it
+    path = Path(tempfile.mkdtemp(prefix="demo-auth-", dir=services_dir))
     path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    return path
 
 
 def test_demo_with_mqtt_auth_runs_out_of_the_box(state_dir: Path) -> None:
