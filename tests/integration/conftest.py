@@ -88,6 +88,7 @@ class Pipeline:
         """Wait until the processor has applied everything in its topic (DB positions)."""
         deadline = time.monotonic() + timeout
         high = topic_highwater(self.settings, self.settings.topic_readings)
+        applied: dict[int, int] = {}
         while time.monotonic() < deadline:
             with db.connect(self.settings, autocommit=True) as conn:
                 rows = conn.execute(
@@ -98,7 +99,9 @@ class Pipeline:
             if all(applied.get(p, 0) >= h for p, h in high.items()):
                 return
             time.sleep(0.25)
-        raise AssertionError(f"processor did not catch up: high {high}")
+        raise AssertionError(
+            f"processor did not catch up: high {high}, applied {applied}\n{self.logs()}"
+        )
 
     def export(
         self, entity: export.Entity, period: export.Period, first: date, last: date

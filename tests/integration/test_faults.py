@@ -18,7 +18,7 @@ from greenmon.jobs.runner import start_service
 from greenmon.local.process import ManagedProcess
 from greenmon.storage import db
 from tests.integration import faults
-from tests.integration.conftest import PacedFeed, Pipeline
+from tests.integration.conftest import PacedFeed, Pipeline, hold
 
 pytestmark = pytest.mark.integration
 
@@ -79,6 +79,10 @@ def test_collector_kill_9_three_times_while_data_flows(pipeline: Pipeline) -> No
     faults.alive(pipeline, "processor", "collector")
 
 
+def _stored(pipeline: Pipeline, count: int) -> None:
+    assert pipeline.stored_count() == count
+
+
 _ASSIGNED = re.compile(r"partitions assigned: \[([0-9, ]*)\]")
 
 
@@ -115,8 +119,7 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
             30,
             pipeline,
         )
-        time.sleep(2.0)
-        assert pipeline.stored_count() == held, "the lock did not hold the batch"
+        hold("the lock holding the batch", lambda: _stored(pipeline, held), 2.0)
         lock.rollback()
     feed.release()
 

@@ -15,10 +15,11 @@ import psycopg
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
+from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration import faults
-from tests.integration.conftest import PacedFeed, Pipeline, at_end
+from tests.integration.conftest import PacedFeed, Pipeline, at_end, hold
 from tests.plugins.services import LocalServices, ServiceHandle
 
 pytestmark = pytest.mark.integration
@@ -148,9 +149,17 @@ def test_database_shutdown_in_the_middle_of_a_heartbeat(
         pass  # the lock's own connection is terminated by the shutdown too
     finally:
         local_services.postgres.start()
-    time.sleep(3.0)
-    assert proc.alive(), f"{service} died:\n{proc.log_tail(40)}"
-    assert "heartbeat not written" in faults.log_text(proc)
+    faults.wait_until(
+        "the failed heartbeat to be logged",
+        lambda: "heartbeat not written" in faults.log_text(proc),
+        30,
+        pipeline,
+    )
+    hold(f"the {service} alive", lambda: _alive(proc), 3.0)
+
+
+def _alive(proc: ManagedProcess) -> None:
+    assert proc.alive(), f"{proc.name} died:\n{proc.log_tail(40)}"
 
 
 def _has_heartbeat(pipeline: Pipeline, pid: int) -> bool:
