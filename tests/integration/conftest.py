@@ -38,6 +38,7 @@ from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
 from tests.integration.alert_peers import late_mailbox, mailbox, receiver  # noqa: F401 (fixtures)
 from tests.plugins.services import LocalServices
+from tests.prerequisites import SHARED_DATA  # noqa: F401 (re-exported: its old home)
 
 
 @dataclass
