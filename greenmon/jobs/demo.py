@@ -24,10 +24,10 @@ import psycopg
 from greenmon.bus.kafka import ensure_topics
 from greenmon.domain.registry import Registry
 from greenmon.errors import ServiceError
-from greenmon.feeds.publisher import publish
 from greenmon.feeds.simulator import generate
 from greenmon.feeds.truth import enterprise_totals, truth_rows
 from greenmon.jobs import demo_answer, demo_economics
+from greenmon.jobs.demo_mqtt import demo_accounts, demo_publish
 from greenmon.jobs.runner import start_service
 from greenmon.jobs.simulate import Progress, fleet
 from greenmon.jobs.verify import compare_totals, stored_enterprise_totals
@@ -144,6 +144,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"database: {edition.describe}")
         with db.connect(demo) as conn:
             upsert_registry(conn, registry)
+        if demo.mqtt_auth:  # the broker lets only known accounts in: create the demo's
+            demo = demo_accounts(demo, registry)
         economics = None
         if args.days is not None:
             economics = demo_economics.prepare(
@@ -163,7 +165,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             generate(registry, args.start, args.days, args.interval, args.seed, demo.tz)
         )
         progress = Progress("published", len(readings))
-        publish(
+        demo_publish(
             readings,
             demo,
             speed=args.speed,
@@ -191,7 +193,7 @@ def _continuous(args: argparse.Namespace, demo: Settings, registry: Registry) ->
     readings = generate(registry, args.start, 3650, args.interval, args.seed, demo.tz)
     progress = Progress("published", None)
     try:
-        publish(
+        demo_publish(
             readings,
             demo,
             speed=speed,

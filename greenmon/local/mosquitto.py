@@ -21,6 +21,13 @@ PASSWORD_FILE_NAME = "passwd"  # noqa: S105 - a file name
 ACL_FILE_NAME = "acl"
 #: the broker's packet limit: a full gateway batch plus its topic and headers
 MAX_PACKET_SIZE = MAX_BATCH_BYTES + 64 * 1024
+#: Save the broker's database after this many changes (``autosave_on_changes``). A
+#: QoS 1 message PUBACKed to its publisher but still queued for an offline or slow
+#: collector is lost by a crash (kill -9, power) until the next save: so at most this
+#: many changes, each queued message being at least one. Saving after every change
+#: costs a full database write per message (75 msg/s with 5 000 queued); saving every
+#: second loses 1-2 s of traffic (447-5 000 messages measured). README: Reliability.
+AUTOSAVE_CHANGES = 100
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,8 @@ def render_mosquitto_conf(
     """The broker configuration (pure function).
 
     Queues are unlimited so a persistent-session client that is offline never
-    loses a QoS 1/2 message; the database is saved every second and on exit.
+    loses a QoS 1/2 message; the database is saved after every
+    :data:`AUTOSAVE_CHANGES` changes and on exit.
     ``start_mosquitto`` raises ``max_packet_size`` to :data:`MAX_PACKET_SIZE`
     so a gateway batch of ``wire.MAX_BATCH_BYTES`` fits.
     """
@@ -107,8 +115,8 @@ def render_mosquitto_conf(
         "persistence true",
         f"persistence_location {str(data_dir).rstrip('/')}/",
         "persistence_file mosquitto.db",
-        "autosave_interval 1",
-        "autosave_on_changes false",
+        f"autosave_interval {AUTOSAVE_CHANGES}",
+        "autosave_on_changes true",
         # 0 = no limit: an offline persistent session must not drop messages
         "max_queued_messages 0",
         "max_queued_bytes 0",

@@ -227,6 +227,15 @@ def collector_user(settings: Settings) -> str:
     return settings.mqtt_username or DEFAULT_COLLECTOR_USER
 
 
+def existing_accounts(settings: Settings) -> dict[str, str]:
+    """``user -> hash`` of the local broker's password file (empty when it has none)."""
+    password_file, _acl = auth_files(Layout(settings.state_dir.resolve()).mosquitto)
+    try:
+        return parse_password_file(password_file.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
 def registry_enterprises(settings: Settings) -> list[str]:
     """Enterprise ids in the database's registry."""
     with db.connect(settings, autocommit=True) as conn:
@@ -307,10 +316,7 @@ def issue_credentials(
     """
     layout = Layout(settings.state_dir.resolve())
     password_file, acl_file = auth_files(layout.mosquitto)
-    try:
-        existing = parse_password_file(password_file.read_text("utf-8"))
-    except FileNotFoundError:
-        existing = {}
+    existing = existing_accounts(settings)
     ids = list(enterprise_ids) if enterprise_ids is not None else registry_enterprises(settings)
     user = collector_user(settings)
     secret = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None

@@ -98,3 +98,32 @@ def mailbox() -> Iterator[tuple[Mailbox, int]]:
     controller.start()
     yield box, port
     controller.stop()
+
+
+class LateMailbox(Mailbox):
+    """An SMTP server that is down (its port refuses connections) until ``start()``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # bound but not listening: the port is ours, and connections to it are refused
+        self._placeholder = socket.socket()
+        self._placeholder.bind(("127.0.0.1", 0))
+        self.port = int(self._placeholder.getsockname()[1])
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._placeholder.close()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._placeholder.close()
+        if self._controller is not None:
+            self._controller.stop()
+
+
+@pytest.fixture
+def late_mailbox() -> Iterator[LateMailbox]:
+    box = LateMailbox()
+    yield box
+    box.stop()

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,10 +36,9 @@ from greenmon.storage import db
 from greenmon.storage.heartbeat import wait_subscribed
 from greenmon.storage.migrate import migrate
 from greenmon.storage.registry_store import upsert_registry
-from tests.integration.alert_peers import mailbox, receiver  # noqa: F401 (fixtures)
+from tests.integration.alert_peers import late_mailbox, mailbox, receiver  # noqa: F401 (fixtures)
 from tests.plugins.services import LocalServices
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+from tests.prerequisites import SHARED_DATA  # noqa: F401 (re-exported: its old home)
 
 
 @dataclass
@@ -90,6 +89,7 @@ class Pipeline:
         """Wait until the processor has applied everything in its topic (DB positions)."""
         deadline = time.monotonic() + timeout
         high = topic_highwater(self.settings, self.settings.topic_readings)
+        applied: dict[int, int] = {}
         while time.monotonic() < deadline:
             with db.connect(self.settings, autocommit=True) as conn:
                 rows = conn.execute(
@@ -100,7 +100,9 @@ class Pipeline:
             if all(applied.get(p, 0) >= h for p, h in high.items()):
                 return
             time.sleep(0.25)
-        raise AssertionError(f"processor did not catch up: high {high}")
+        raise AssertionError(
+            f"processor did not catch up: high {high}, applied {applied}\n{self.logs()}"
+        )
 
     def export(
         self, entity: export.Entity, period: export.Period, first: date, last: date
@@ -155,26 +157,61 @@ def topic_highwater(settings: Settings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list[Any]:
-    """Every record of ``topic`` (JSON-decoded), waiting until at least ``expected`` are there."""
+def read_topic(
+    settings: Settings, topic: str, expected: int, timeout: float = 30.0, settle_s: float = 3.0
+) -> list[Any]:
+    """The records of ``topic`` (JSON-decoded): exactly ``expected`` of them, or a failure.
+
+    Waits up to ``timeout`` for ``expected`` records, then goes on reading for ``settle_s``
+    and up to the high-water mark: an ``expected + 1``-th record fails the test, so
+    "N dead letters" also means "not N + 1" (``expected=0``: nothing arrives).
+    """
     consumer = _consumer(settings)
     out: list[Any] = []
     try:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            parts = consumer.partitions_for_topic(topic)
-            if parts:
-                break
+        while not consumer.partitions_for_topic(topic) and time.monotonic() < deadline:
             time.sleep(0.2)
-        tps = [TopicPartition(topic, p) for p in parts or ()]
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        while time.monotonic() < deadline and len(out) < expected:
+        settled: float | None = None
+        while settled is None or time.monotonic() < settled or not at_end(consumer, tps):
             for records in consumer.poll(timeout_ms=300).values():
                 out.extend(json.loads(r.value) for r in records)
+            assert len(out) <= expected, f"{len(out)} records in {topic}, not {expected}: {out}"
+            now = time.monotonic()
+            if settled is None and (len(out) == expected or now > deadline):
+                assert len(out) == expected, f"{len(out)} of {expected} records in {topic}: {out}"
+                settled = now + settle_s
+            if settled is not None and now > settled + 30:
+                raise AssertionError(f"{topic}: no high-water mark after {settle_s + 30} s")
     finally:
         consumer.close()
     return out
+
+
+def at_end(consumer: KafkaConsumer, tps: list[TopicPartition]) -> bool:
+    """Whether the consumer has read every partition up to its high-water mark."""
+    for tp in tps:
+        high = consumer.highwater(tp)
+        if high is None or consumer.position(tp) < high:
+            return False
+    return True
+
+
+def hold(what: str, check: Callable[[], object], seconds: float, every: float = 0.2) -> None:
+    """A negative check ("nothing more arrives"): ``check`` (which asserts) is re-read
+    every ``every`` s until ``seconds`` have passed; the first failing read fails."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            check()
+        except AssertionError as exc:
+            raise AssertionError(f"{what}: {exc}") from exc
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(every)
 
 
 def fresh_settings(local_services: LocalServices, prefix: str = "t") -> Settings:

@@ -18,6 +18,18 @@ from alerts.channels import send_email
 from greenmon.errors import DeliveryError
 from greenmon.local.ports import free_port
 from greenmon.settings import Settings, load_settings
+from tests.integration.alert_peers import LateMailbox, WebhookReceiver
+from tests.integration.conftest import Pipeline, hold, run_cli
+from tests.integration.test_alerts import (
+    BEHIND_RULES,
+    REGISTRY,
+    _deliveries,
+    _ytd,
+    alert_settings,
+    history,
+    rules_yaml,
+    wait_for,
+)
 from tests.integration.test_ingest_security import make_ca_and_server_cert
 
 pytestmark = pytest.mark.integration
@@ -121,3 +133,33 @@ def test_smtps_speaks_tls_from_the_start(certs: tuple[Path, ssl.SSLContext]) -> 
     finally:
         controller.stop()
     assert len(box.mails) == 1
+
+
+def test_mail_server_down_then_back_delivers_the_alert_exactly_once(
+    pipeline: Pipeline, receiver: WebhookReceiver, late_mailbox: LateMailbox
+) -> None:
+    """The alerts service retries the mail while the SMTP server refuses connections; once
+    it is back the alert arrives, once, and no later retry sends it again."""
+    settings = alert_settings(pipeline, late_mailbox.port)
+    pipeline.load_registry(REGISTRY)
+    rules = pipeline.log_dir.parent / "rules.yaml"
+    rules.write_text(rules_yaml(BEHIND_RULES, receiver))
+    run_cli(settings, "alerts", "rules", "load", str(rules))
+    receiver.start()
+    _ytd(settings, "A", 1.2)  # behind target: one firing alert for A
+    pipeline.start("alerts")
+    wait_for("mail attempts failing while the webhook goes through", lambda: (
+        (d := _deliveries(settings)).get("email", (0, False, None))[0] >= 2
+        and d["webhook"][1] and not d["email"][1]), pipeline)  # fmt: skip
+    assert late_mailbox.mails == []
+    late_mailbox.start()
+    wait_for("the mail after the server came back", lambda: bool(late_mailbox.mails), pipeline)
+
+    def once() -> None:
+        assert [r for r, _m in late_mailbox.mails] == [["energy@a.example"]]
+        assert _deliveries(settings)["email"][1]
+
+    hold("the alert mailed once", once, 3 * settings.alerts_retry_max_s + 2)
+    mail = message_from_bytes(late_mailbox.mails[0][1])
+    assert "Alpha Chemicals" in mail["Subject"]
+    assert history(settings) == [("firing", "behind/enterprise/A", "A")]

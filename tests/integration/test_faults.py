@@ -18,7 +18,7 @@ from greenmon.jobs.runner import start_service
 from greenmon.local.process import ManagedProcess
 from greenmon.storage import db
 from tests.integration import faults
-from tests.integration.conftest import PacedFeed, Pipeline
+from tests.integration.conftest import PacedFeed, Pipeline, hold
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +52,7 @@ def test_processor_kill_9_five_times_while_data_flows(pipeline: Pipeline) -> Non
         feed.release()  # the next part: the new incarnation has a backlog to catch up
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")
 
 
@@ -74,7 +75,12 @@ def test_collector_kill_9_three_times_while_data_flows(pipeline: Pipeline) -> No
         feed.release()
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")
+
+
+def _stored(pipeline: Pipeline, count: int) -> None:
+    assert pipeline.stored_count() == count
 
 
 _ASSIGNED = re.compile(r"partitions assigned: \[([0-9, ]*)\]")
@@ -113,8 +119,7 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
             30,
             pipeline,
         )
-        time.sleep(2.0)
-        assert pipeline.stored_count() == held, "the lock did not hold the batch"
+        hold("the lock holding the batch", lambda: _stored(pipeline, held), 2.0)
         lock.rollback()
     feed.release()
 
@@ -146,4 +151,5 @@ def test_two_processors_rebalance_mid_batch_then_one_killed(pipeline: Pipeline) 
     feed.release()
     faults.finish(pipeline, feed, readings)
     faults.assert_matches_truth(pipeline, truth, faults.START, faults.DAYS)
+    faults.assert_books_match_truth(pipeline, registry, truth)
     faults.alive(pipeline, "processor", "collector")

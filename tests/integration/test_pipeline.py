@@ -19,7 +19,7 @@ from greenmon.feeds.truth import TruthRow
 from greenmon.settings import Settings
 from greenmon.storage import db
 from tests.integration.conftest import Pipeline, assert_matches_truth, read_topic
-from tests.integration.faults import fleet
+from tests.integration.faults import assert_books_match_truth, fleet
 
 pytestmark = pytest.mark.integration
 
@@ -42,6 +42,7 @@ def test_simulated_fleet_matches_ground_truth(pipeline: Pipeline) -> None:
     pipeline.wait_idle()
     assert len(truth) == 12 * DAYS
     assert_matches_truth(pipeline, truth, START, DAYS)
+    assert_books_match_truth(pipeline, registry, truth)
     # the enterprise roll-up is the sum of its meters' tce, computed here independently
     per_meter = pipeline.export("meter", "month", START, START + timedelta(days=DAYS - 1))
     per_enterprise = pipeline.export("enterprise", "month", START, START + timedelta(days=DAYS - 1))
@@ -143,3 +144,4 @@ def test_kill_9_of_collector_and_processor_loses_nothing_books_nothing_twice(
     pipeline.wait_idle()
     assert len(truth) == 12 * DAYS
     assert_matches_truth(pipeline, truth, START, DAYS)
+    assert_books_match_truth(pipeline, registry, truth)

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import SHARED_DATA, Pipeline, run_cli
+from tests.integration.conftest import Pipeline, run_cli
+from tests.prerequisites import SHARED_DATA, require_file
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +34,8 @@ def _greenmon(pipeline: Pipeline, *args: str) -> str:
     return run_cli(pipeline.settings, *args).stdout
 
 
-@pytest.mark.skipif(not STEEL.exists(), reason=f"{STEEL} not present")
 def test_steel_replay_gives_every_day_of_2018(pipeline: Pipeline) -> None:
+    require_file(STEEL, "the steel-plant recording (../shared/data)")
     expected = _daily_kwh_direct()
     assert len(expected) == 365
     assert sum(expected.values()) == pytest.approx(959_636.71, abs=1e-6)

@@ -8,14 +8,13 @@ is a different month, so "applied once" is exact: one history row and revision 1
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from kafka import KafkaProducer
 
 from greenmon.jobs.runner import start_service
 from greenmon.storage import db
-from tests.integration.conftest import Pipeline
+from tests.integration.conftest import Pipeline, hold
 from tests.integration.faults import wait_until
 from tests.integration.test_accounting import REGISTRY
 
@@ -49,6 +48,10 @@ def wait_applied(pipeline: Pipeline, months: int) -> None:
     wait_until("value-added applied", lambda: len(applied(pipeline)[0]) >= months, 60, pipeline)
 
 
+def _applied_once(pipeline: Pipeline, months: int) -> None:
+    assert applied(pipeline) == ({m: (float(m), 1) for m in range(1, months + 1)}, months)
+
+
 def test_two_processors_and_a_kill_apply_each_value_added_message_once(
     pipeline: Pipeline,
 ) -> None:
@@ -58,13 +61,12 @@ def test_two_processors_and_a_kill_apply_each_value_added_message_once(
     pipeline.procs["processor2"] = second
     send(pipeline, range(1, 7))
     wait_applied(pipeline, 6)
-    time.sleep(2.0)  # both have read everything: nothing more may be applied
-    assert applied(pipeline) == ({m: (float(m), 1) for m in range(1, 7)}, 6)
+    # both have read everything: nothing more may be applied
+    hold("six months applied once", lambda: _applied_once(pipeline, 6), 2.0)
     # a crash, a restart from the stored positions, and more messages
     pipeline.kill("processor2")
     again = start_service("processor", pipeline.settings, pipeline.log_dir, name="processor3")
     pipeline.procs["processor3"] = again
     send(pipeline, range(7, 10))
     wait_applied(pipeline, 9)
-    time.sleep(2.0)
-    assert applied(pipeline) == ({m: (float(m), 1) for m in range(1, 10)}, 9)
+    hold("nine months applied once", lambda: _applied_once(pipeline, 9), 2.0)

@@ -8,6 +8,7 @@ stop, kill (crash) and restart a broker on the same port and data directory.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from greenmon.local.postgres import (
 )
 from greenmon.local.process import ManagedProcess
 from greenmon.settings import Settings
+from tests.prerequisites import require
 
 log = logging.getLogger(__name__)
 
@@ -240,9 +242,13 @@ class S3Server:
 
 @pytest.fixture
 def s3_server(services_dir: Path) -> Iterator[S3Server]:
-    """moto's S3 server on a free port, with the bucket tansu stores into (skips without moto)."""
-    pytest.importorskip("moto.server", reason="moto[server] is not installed (dev extra)")
-    boto3 = pytest.importorskip("boto3")
+    """moto's S3 server on a free port, with the bucket tansu stores into (fails without moto)."""
+    require(
+        all(importlib.util.find_spec(m) is not None for m in ("moto", "boto3")),
+        "moto[server] and boto3 are not installed (the dev extra)",
+    )
+    import boto3  # type: ignore[import-untyped]
+
     port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="s3-", dir=services_dir))
     proc = ManagedProcess.start(

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from greenmon.cli import build_parser
+from greenmon.local.mosquitto import AUTOSAVE_CHANGES
 from greenmon.settings import ENV_PREFIX, Settings
 from tests.unit.compose_reading import (
     BUILD_INPUTS,
@@ -384,6 +385,9 @@ def check_mosquitto(stack: Stack) -> Problems:
         problems.append(f"max_queued_messages {queued!r}: 0 (no limit) or very large")
     if not one("max_inflight_messages").isdigit():
         problems.append("mosquitto.conf: set max_inflight_messages")
+    autosave = (one("autosave_on_changes"), one("autosave_interval"))
+    if autosave != ("true", str(AUTOSAVE_CHANGES)):  # the README's broker-crash window
+        problems.append(f"mosquitto.conf autosave {autosave}: ('true', '{AUTOSAVE_CHANGES}')")
     return problems
 
 

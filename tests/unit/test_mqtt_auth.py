@@ -25,6 +25,7 @@ from greenmon.local.mqtt_auth import (
     verify_password,
 )
 from greenmon.settings import load_settings
+from tests.prerequisites import require
 
 PREFIX = "greenmon/v1"
 GIVEN = "from-settings"  # the collector password in the settings
@@ -50,8 +51,8 @@ def test_hash_is_mosquitto_pbkdf2_sha512_format() -> None:
     assert hash_password("s3cret") != hash_password("s3cret")  # random salt
 
 
-@pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd missing")
 def test_hash_agrees_with_mosquitto_passwd(tmp_path: Path) -> None:
+    require(shutil.which("mosquitto_passwd") is not None, "mosquitto_passwd is not installed")
     path = tmp_path / "pw"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(path), "alice", "wonder"], check=True)
     entries = parse_password_file(path.read_text())

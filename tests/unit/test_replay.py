@@ -26,24 +26,29 @@ from greenmon.feeds.replay import (
     replay_registry,
 )
 from greenmon.feeds.simulator import SimReading
+from tests.prerequisites import SHARED_DATA, require_file
 
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-STEEL = DATA_DIR / "steel_industry_2018.csv"
+STEEL = SHARED_DATA / "steel_industry_2018.csv"
 TZ = ZoneInfo("Asia/Shanghai")
 
-needs_steel = pytest.mark.skipif(
-    not STEEL.is_file(), reason=f"steel recording not found at {STEEL} (../shared/data)"
-)
+
+@pytest.fixture(scope="module")
+def steel() -> Path:
+    """The steel-plant recording in ../shared/data: missing, the test fails (not skips)."""
+    return require_file(STEEL, "the steel-plant recording (../shared/data)")
+
+
+needs_steel = pytest.mark.usefixtures("steel")
 
 
 @pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return read_steel_csv(STEEL, TZ)
+def frame(steel: Path) -> pd.DataFrame:
+    return read_steel_csv(steel, TZ)
 
 
 @pytest.fixture(scope="module")
-def readings() -> list[SimReading]:
-    return list(replay_readings(STEEL, "E9001", "E9001-M01", TZ))
+def readings(steel: Path) -> list[SimReading]:
+    return list(replay_readings(steel, "E9001", "E9001-M01", TZ))
 
 
 def exact_sum(values: list[float]) -> Decimal:
