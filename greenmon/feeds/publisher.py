@@ -80,6 +80,13 @@ class _Tracker:
         self.fatal: str | None = None
         self.last_error: str | None = None
 
+    def attach(self, client: mqtt.Client) -> None:
+        """Route ``client``'s connection and acknowledgement callbacks here."""
+        client.on_connect = self.on_connect
+        client.on_connect_fail = self.on_connect_fail
+        client.on_disconnect = self.on_disconnect
+        client.on_publish = self.on_publish
+
     def on_connect(
         self,
         client: mqtt.Client,
@@ -238,20 +245,12 @@ def publish(
     """
     if username is None:
         username, password = settings.feed_credentials
-    if not 1 <= max_inflight <= 65535:
-        raise ValueError(f"max_inflight must be 1-65535, not {max_inflight}")
-    if not 1 <= window <= 60000:
-        raise ValueError(f"window must be 1-60000, not {window}")
-    if speed is not None and speed < 0:
-        raise ValueError(f"speed must be positive (or None/0 for no pacing), not {speed}")
+    _check_limits(max_inflight, window, speed)
     tracker = _Tracker()
     client = make_client(
         settings, client_id, username=username, password=password, max_inflight=max_inflight
     )
-    client.on_connect = tracker.on_connect
-    client.on_connect_fail = tracker.on_connect_fail
-    client.on_disconnect = tracker.on_disconnect
-    client.on_publish = tracker.on_publish
+    tracker.attach(client)
     host, port = settings.mqtt_host_port
     prefix = settings.mqtt_topic_prefix
     client.connect_async(host, port, keepalive=30)
@@ -283,6 +282,15 @@ def publish(
         progress(count)
     log.info("published %d readings, all acknowledged", count)
     return count
+
+
+def _check_limits(max_inflight: int, window: int, speed: float | None) -> None:
+    if not 1 <= max_inflight <= 65535:
+        raise ValueError(f"max_inflight must be 1-65535, not {max_inflight}")
+    if not 1 <= window <= 60000:
+        raise ValueError(f"window must be 1-60000, not {window}")
+    if speed is not None and speed < 0:
+        raise ValueError(f"speed must be positive (or None/0 for no pacing), not {speed}")
 
 
 def _drop_session(

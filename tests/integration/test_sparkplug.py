@@ -20,7 +20,7 @@ from greenmon.domain.registry import Enterprise, Meter, Registry
 from greenmon.storage import db
 from greenmon.storage.quality_store import refresh_quality
 from greenmon.storage.sparkplug_store import stale_meters
-from tests.integration.conftest import Pipeline, read_topic, stored_readings
+from tests.integration.conftest import Pipeline, hold, read_topic, stored_readings
 from tests.sparkplug_node import DOUBLE, INT64, UINT64, M, command_metrics, payload_bytes
 
 pytestmark = pytest.mark.integration
@@ -155,8 +155,11 @@ def _check_booked_and_dead_letters(pipeline: Pipeline) -> None:
     assert pipeline.wait_stored(len(expected)) == len(expected), pipeline.logs()
     pipeline.wait_idle()
     dead = read_topic(pipeline.settings, pipeline.settings.topic_dlq, expected=5)
-    time.sleep(1.0)
-    assert stored_readings(pipeline) == expected
+
+    def only_expected_stored() -> None:
+        assert stored_readings(pipeline) == expected
+
+    hold("nothing more stored", only_expected_stored, 2.0)
     # by hand: register differences per quarter hour
     assert _consumption(pipeline) == {
         ("E1-EL", _ms(0)): 10.5,
@@ -186,13 +189,16 @@ def _check_booked_and_dead_letters(pipeline: Pipeline) -> None:
 
 def _check_rebirth_commands(edge: EdgeClient) -> None:
     commands = edge.wait_commands(2)
-    time.sleep(1.0)  # nothing more: one rebirth per node
-    assert sorted(edge.commands) == sorted(
-        [
-            ("spBv1.0/E1/NCMD/press-line", {"Node Control/Rebirth": True}),
-            ("spBv1.0/E1/NCMD/boiler", {"Node Control/Rebirth": True}),
-        ]
-    ), commands
+
+    def one_rebirth_per_node() -> None:
+        assert sorted(edge.commands) == sorted(
+            [
+                ("spBv1.0/E1/NCMD/press-line", {"Node Control/Rebirth": True}),
+                ("spBv1.0/E1/NCMD/boiler", {"Node Control/Rebirth": True}),
+            ]
+        ), commands
+
+    hold("nothing more: one rebirth per node", one_rebirth_per_node, 2.0)
 
 
 def _check_death(pipeline: Pipeline, edge: EdgeClient) -> None:

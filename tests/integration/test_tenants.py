@@ -34,6 +34,10 @@ BY_ENTERPRISE = (
     "energy_caps",
     "alerts",
     "alert_state",
+    "evaluation_inputs",
+    "evaluation_results",
+    "production_month",
+    "enpi_models",
 )
 BY_METER = ("readings", "quarantine", "factor_gaps", "meter_events")
 #: every table with a row-level security policy for the enterprise role (0007_tenants.sql
@@ -94,6 +98,13 @@ def seeded(filled: Filled, roles: tuple[str, str]) -> None:
                 ("INSERT INTO value_added_history (enterprise_id, month, value_added, "
                  "submitted, price_basis, deflator, source) "
                  "VALUES (%s, '2024-12-01', 1, 1, 'current', 1, 'seeded')", (enterprise,)),
+                ("INSERT INTO production_month (enterprise_id, month, output, unit, source) "
+                 "VALUES (%s, '2020-01-01', 1, 't', 'seeded')", (enterprise,)),
+                ("INSERT INTO enpi_models (enterprise_id, variables, baseline_from, "
+                 "baseline_to, n, p, coefficients, b0, b_output, ranges, r2, adj_r2, cv_rmse, "
+                 "nmbe, sse, mean_y, acceptable) VALUES (%s, '{output}', '2023-01-01', "
+                 "'2023-12-01', 12, 2, '{}', 1, 1, '{}', 0.9, 0.9, 0.1, 0, 1, 1, true)",
+                 (enterprise,)),
             ):  # fmt: skip
                 conn.execute(sql + " ON CONFLICT DO NOTHING", params)
 

@@ -29,7 +29,6 @@ KNOWN_OVERSIZE: dict[str, str] = {
     "processor/service.py:_apply": "runtime",
     "greenmon/local/mosquitto.py:render_mosquitto_conf": "tests",
     "greenmon/local/mosquitto.py:start_mosquitto": "tests",
-    "greenmon/feeds/publisher.py:publish": "demo",
 }
 
 
