@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_run(_args: argparse.Namespace, settings: Settings) -> int:
     from alerts.service import AlertsService
-    from greenmon.cli import _stoppable
+    from greenmon.runtime.service import stop_on_signals
 
     service = AlertsService(settings)
-    _stoppable(service)
+    stop_on_signals(service.stop)
     service.run()
     return 0
 
