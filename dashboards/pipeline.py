@@ -28,6 +28,14 @@ LAST_DATA_SQL: Final = (
 )
 
 
+#: stored positions found to be from another log (greenmon/runtime/positions.py), summed
+#: over the services that keep positions (processor, its value-added input)
+LOG_RESETS_SQL: Final = (
+    "SELECT coalesce(sum((counters->>'log_resets')::bigint), 0)::float8 AS value "
+    "FROM service_heartbeats"
+)
+
+
 def build() -> tuple[dash.Dashboard, Catalog]:
     cat = Catalog(UID)
     board = dashboard(UID, "数据链路 Pipeline health", ["pipeline"], "now-6h")
@@ -50,6 +58,22 @@ def build() -> tuple[dash.Dashboard, Catalog]:
                 description="Counters since each service instance started.",
             )
         )
+    board = board.with_panel(
+        panel(
+            cat,
+            "stat",
+            "日志重置 Log resets (positions from another log)",
+            LOG_RESETS_SQL,
+            ("value",),
+            U_COUNT,
+            width=6,
+            height=5,
+            description="Partitions read again from their start because the stored position "
+            "was from another log (topic recreated, cluster replaced, broker restarted on empty "
+            "storage, or records removed before being read). Each one is an ERROR line in the "
+            "service's log naming the topic, partition and offsets.",
+        )
+    )
     stored_sql = (
         "SELECT $__timeGroupAlias(stored_at, $__interval), count(*)::float8 AS value "
         "FROM readings WHERE $__timeFilter(stored_at) GROUP BY 1 ORDER BY 1"
