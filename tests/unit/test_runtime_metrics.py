@@ -7,11 +7,11 @@ import urllib.request
 
 from greenmon.observe import Counters
 from greenmon.runtime.service import ServiceRuntime
-from greenmon.settings import Settings
+from greenmon.settings import load_settings
 
 
 def test_metrics_are_off_unless_a_port_is_set() -> None:
-    runtime = ServiceRuntime(Settings(), "processor", Counters("stored"))
+    runtime = ServiceRuntime(load_settings(), "processor", Counters("stored"))
     runtime.start()
     try:
         assert runtime.metrics is None
@@ -22,7 +22,7 @@ def test_metrics_are_off_unless_a_port_is_set() -> None:
 def test_a_scrape_shows_counters_gauges_and_reasons() -> None:
     counters = Counters("stored", "lag")
     reasons = Counters()
-    runtime = ServiceRuntime(Settings(metrics_port=0), "processor", counters, reasons=reasons)
+    runtime = ServiceRuntime(load_settings(metrics_port=0), "processor", counters, reasons=reasons)
     counters.add("stored", 42)
     counters.add("log_resets")
     counters.set("lag", 7)
@@ -42,5 +42,5 @@ def test_a_scrape_shows_counters_gauges_and_reasons() -> None:
     assert f"greenmon_log_resets_total{{{labels}}} 1.0" in lines
     assert "# TYPE greenmon_lag gauge" in lines
     assert f"greenmon_lag{{{labels}}} 7.0" in lines
-    reason = 'reason="unknown meter …: not in the registry"'
-    assert f"greenmon_dead_letters_by_reason_total{{{labels},{reason}}} 3.0" in lines
+    reason = f'instance="{runtime.instance}",reason="unknown meter …: not in the registry"'
+    assert f'greenmon_dead_letters_by_reason_total{{{reason},service="processor"}} 3.0' in lines
