@@ -169,7 +169,10 @@ class GroupConsumer:
 
     def seek_to_stored(self, tps: Sequence[TopicPartition]) -> None:
         """Resume each partition where the database says it was applied up to, unless the
-        stored position is from another log (then from the log's start)."""
+        stored position is from another cluster or topic (then from the log's start).
+
+        Runs in the rebalance callback, where the Kafka client must not block: the offsets
+        are checked against the log once a fetch brought its bounds (``_check_bounds``)."""
         key = self.positions_key
         if key is None or not tps:
             return
@@ -183,39 +186,43 @@ class GroupConsumer:
         stored = self.runtime.retry("reading stored positions", read)
         if stored is None:  # stopping
             return
-        identity, starts = self.identity(), self._log_starts(tps)
+        identity = self.identity()
         for tp in tps:
             position = stored.get(tp.partition)
             if position is None:
-                self.kafka.seek(tp, starts.get(tp, 0))
+                self.kafka.seek_to_beginning(tp)
                 continue
-            changed = rule.check(position, identity, log_start=starts.get(tp))
+            changed = rule.identity_changed(position, identity)
             if changed is not None:
-                self._read_again(tp, changed, starts.get(tp, 0))
+                self._read_again(tp, changed)
                 continue
             self.kafka.seek(tp, position.offset)
             self._unchecked[tp] = position.offset
 
-    def _check_high_water(self, polled: Polled) -> None:
-        """Stored positions past the end of the log, once a fetch told where the end is.
+    def _check_bounds(self, polled: Polled) -> None:
+        """Stored positions past the end of the log or below its start, once a fetch told
+        where the end is.
 
-        Their records (if the client already re-read from the start) are dropped from this
-        batch: the partition is read again, from a position reset in the database."""
-        for tp, offset in list(self._unchecked.items()):
-            high = self.kafka.highwater(tp)
-            if high is None:
-                continue
-            del self._unchecked[tp]
-            changed = rule.beyond_end(offset, high)
+        Their records (if the client already re-read from the start on its own) are dropped
+        from this batch: the partition is read again, from a position reset in the database."""
+        known = [tp for tp in self._unchecked if self.kafka.highwater(tp) is not None]
+        if not known:
+            return
+        starts = self._log_starts(known)
+        for tp in known:
+            offset = self._unchecked.pop(tp)
+            changed = rule.beyond_end(offset, self.kafka.highwater(tp)) or rule.below_start(
+                offset, starts.get(tp)
+            )
             if changed is not None:
                 polled.pop(tp, None)
-                self._read_again(tp, changed, self._log_starts([tp]).get(tp, 0))
+                self._read_again(tp, changed)
 
-    def _read_again(self, tp: TopicPartition, changed: rule.LogChanged, start: int) -> None:
+    def _read_again(self, tp: TopicPartition, changed: rule.LogChanged) -> None:
         self._log.error(
             "the log of %s partition %d is not the one its stored position came from (%s): "
-            "stored offset %d, broker's %s; reading the partition again from offset %d",
-            tp.topic, tp.partition, changed.reason, changed.stored, changed.actual, start,
+            "stored offset %d, broker's %s; reading the partition again from its start",
+            tp.topic, tp.partition, changed.reason, changed.stored, changed.actual,
         )  # fmt: skip
         self.runtime.counters.add("log_resets")
         key, identity = self.positions_key, self.identity()
@@ -224,11 +231,11 @@ class GroupConsumer:
             def reset() -> None:
                 conn = self.runtime.db.get()
                 with conn.transaction():
-                    store.save(conn, key, self.topic, {tp.partition: start}, identity, reset=True)
+                    store.save(conn, key, self.topic, {tp.partition: 0}, identity, reset=True)
 
             self.runtime.retry("resetting a stored position", reset)
         self._unchecked.pop(tp, None)
-        self.kafka.seek(tp, start)
+        self.kafka.seek_to_beginning(tp)
 
     def lock_positions(self, conn: Conn, partitions: Iterable[int]) -> dict[int, int]:
         """Lock the stored positions (in the caller's transaction); see storage.positions."""
@@ -247,7 +254,7 @@ class GroupConsumer:
             return {}
         polled: Polled = self.kafka.poll(timeout_ms=timeout_ms, max_records=max_records)
         if self._unchecked:
-            self._check_high_water(polled)
+            self._check_bounds(polled)
         if not polled and self.group is not None and self.join_watch.stalled():
             self._replace_stalled()
         return polled

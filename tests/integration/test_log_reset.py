@@ -28,7 +28,7 @@ from tests.plugins.services import ServiceHandle
 
 pytestmark = pytest.mark.integration
 
-RESET_LINE = "reading the partition again from offset 0"
+RESET_LINE = "reading the partition again from its start"
 
 
 @pytest.fixture
