@@ -135,7 +135,10 @@ class Processor:
         Stopping mid-retry leaves the batch unapplied and its offsets not stored, so it is
         read again by whichever processor owns the partitions next."""
         self.runtime.retry(
-            "writing a batch", lambda: self._apply(polled), kafka_errors=(_DeadLettersNotSent,)
+            "writing a batch",
+            lambda: self._apply(polled),
+            kafka_errors=(_DeadLettersNotSent,),
+            done="batch written",
         )
 
     def _apply(self, polled: Polled) -> None:

@@ -136,8 +136,11 @@ class ServiceRuntime:
         *,
         kafka_errors: tuple[type[BaseException], ...] = (),
         db_errors: tuple[type[BaseException], ...] = DB_ERRORS,
+        done: str | None = None,
     ) -> T | None:
         """``work()`` until it succeeds (its result) or the service stops (None).
+
+        ``done`` is what a success after retries is logged as (default: ``doing`` done).
 
         A database fault drops the connection (the next ``db.get()`` opens a new one) and
         counts ``db_retries``; a fault in ``kafka_errors`` is waited out the same way.
@@ -154,7 +157,8 @@ class ServiceRuntime:
                 self._wait_out(backoff, "Kafka", doing, exc)
             else:
                 if backoff.failures:
-                    self.log.info("%s done after %d retries; resuming", doing, backoff.failures)
+                    said = done or f"{doing} done"
+                    self.log.info("%s after %d retries; resuming", said, backoff.failures)
                 return result
         return None
 
