@@ -33,10 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_run(_args: argparse.Namespace, settings: Settings) -> int:
     from alerts.service import AlertsService
-    from greenmon.runtime.service import stop_on_signals
+    from greenmon.cli import _stoppable
 
     service = AlertsService(settings)
-    stop_on_signals(service.stop)
+    _stoppable(service)
     service.run()
     return 0
 

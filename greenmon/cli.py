@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -21,9 +22,13 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def _stoppable(service: Any) -> None:
     """Stop ``service`` cleanly on SIGTERM and Ctrl-C."""
-    from greenmon.runtime.service import stop_on_signals
 
-    stop_on_signals(service.stop)
+    def handle(signum: int, _frame: object) -> None:
+        log.info("received signal %s, stopping", signal.Signals(signum).name)
+        service.stop()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def cmd_config(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,5 +1,7 @@
 """One service process's life: stop, stats and heartbeat, database retries, metrics.
 
+``stop()`` is what SIGINT/SIGTERM call (the CLI wires the signals to the service's stop).
+
 A service makes one ``ServiceRuntime``, calls ``start()``, runs its loop ``while not
 runtime.stopping`` with ``runtime.tick()`` in it, and ``close()`` at the end. Database
 work that must not be lost goes through ``retry``: back off (``Backoff``), reconnect,
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable
@@ -34,19 +35,6 @@ DB_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.InterfaceError,
     ServiceError,
 )
-
-log = logging.getLogger("greenmon.runtime")
-
-
-def stop_on_signals(stop: Callable[[], None]) -> None:
-    """Call ``stop`` on SIGTERM and Ctrl-C (SIGINT)."""
-
-    def handle(signum: int, _frame: object) -> None:
-        log.info("received signal %s, stopping", signal.Signals(signum).name)
-        stop()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
 
 
 class ServiceRuntime:
