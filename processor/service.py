@@ -15,6 +15,7 @@ import time
 import psycopg
 from kafka.errors import KafkaError
 
+from greenmon.backoff import Backoff
 from greenmon.bus import kafka as bus_kafka
 from greenmon.domain import windows as alert_windows
 from greenmon.domain.factors import default_factors
@@ -23,7 +24,6 @@ from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord, decode_record
 from greenmon.errors import InvalidReading
 from greenmon.observe import Counters, reason_kind
-from greenmon.runtime.backoff import Backoff
 from greenmon.runtime.consumer import GroupConsumer, Polled
 from greenmon.runtime.service import DB_ERRORS, ServiceRuntime
 from greenmon.settings import Settings

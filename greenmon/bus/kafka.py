@@ -13,8 +13,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
-from greenmon.runtime.backoff import Backoff
 from greenmon.settings import Settings
 
 log = logging.getLogger(__name__)

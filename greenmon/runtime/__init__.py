@@ -2,12 +2,12 @@
 
 - ``service.ServiceRuntime``: stop (SIGINT/SIGTERM), the periodic stats line and
   heartbeat, the database connection and its retry loop, the Prometheus endpoint;
-- ``backoff.Backoff``: the one back-off policy;
 - ``consumer.GroupConsumer``: the one Kafka consumer (subscription, join watch and
   stuck-join replacement, seeking to stored positions and validating them against the
   log, lag from the fetch high-water mark, commit after store);
 - ``positions``: the pure rule that tells a stored position from another log.
 
-Each service (collector, processor, alerts) is its own logic plus a few lines of wiring.
-Kept free of imports here: storage uses ``backoff`` without pulling in Kafka.
+The one back-off policy is ``greenmon.backoff.Backoff`` (a leaf module: storage and the
+Kafka helpers use it too). Each service (collector, processor, alerts) is its own logic
+plus a few lines of wiring.
 """

@@ -19,9 +19,9 @@ from typing import TypeVar
 
 import psycopg
 
+from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
 from greenmon.observe import Counters, StatsReporter
-from greenmon.runtime.backoff import Backoff
 from greenmon.runtime.metrics import MetricsServer
 from greenmon.settings import Settings
 from greenmon.storage import db

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import TupleRow, tuple_row
 
+from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
-from greenmon.runtime.backoff import Backoff
 from greenmon.settings import Settings
 
 log = logging.getLogger(__name__)

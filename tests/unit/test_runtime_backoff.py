@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenmon.runtime.backoff import Backoff
+from greenmon.backoff import Backoff
 
 
 def test_delays_double_from_one_second_up_to_the_maximum() -> None:
@@ -18,7 +18,7 @@ def test_delays_double_from_one_second_up_to_the_maximum() -> None:
 
 def test_ready_once_the_wait_is_over(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
-    monkeypatch.setattr("greenmon.runtime.backoff.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("greenmon.backoff.time.monotonic", lambda: now[0])
     backoff = Backoff(30.0)
     assert backoff.ready()
     backoff.failed()

@@ -1,4 +1,7 @@
-"""The one back-off policy of greenmon: 1 s after a first failure, doubling, up to a maximum."""
+"""The one back-off policy of greenmon: 1 s after a first failure, doubling, up to a maximum.
+
+A leaf module (imports nothing of greenmon): the service runtime, database connects and
+Kafka topic creation all wait by it."""
 
 from __future__ import annotations
 
