@@ -12,19 +12,14 @@ from ``alert_state``, so it neither re-sends nor forgets a firing alert.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 
 from alerts import aggregate, checks, store
 from alerts.channels import alert_topic, dashboard_link, summary
@@ -35,10 +30,11 @@ from alerts.rules import Rule
 from greenmon.bus import kafka as bus_kafka
 from greenmon.errors import ServiceError
 from greenmon.messages.alert import alert_document
-from greenmon.observe import Counters, StatsReporter
+from greenmon.observe import Counters
+from greenmon.runtime.consumer import GroupConsumer, Polled
+from greenmon.runtime.service import ServiceRuntime
 from greenmon.settings import Settings
 from greenmon.storage import db
-from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.sparkplug_store import stale_meters
 
 log = logging.getLogger("greenmon.alerts")
@@ -49,28 +45,12 @@ NOTIFY = ("firing", "renotify", "resolved")
 _WINDOW_KEYS = ("meter_id", "enterprise_id", "carrier", "unit", "interval_start")
 
 
-class _Watched(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Committed offsets are where evaluation resumes; a rebalance needs only the watch."""
-
-    def __init__(self, watch: bus_kafka.JoinWatch) -> None:
-        self._watch = watch
-
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._watch.restart()
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info("window partitions assigned: %s", sorted(tp.partition for tp in assigned))
-        self._watch.assigned()
-
-
 class AlertsService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.counters = Counters("windows", "evaluated", "fired", "renotified", "resolved",
                                  "delivered", "failed", "lag")  # fmt: skip
-        self._stop = threading.Event()
-        self._instance = f"alerts:{id(self):x}"
-        self._connection = db.Reconnecting(settings)
+        self.runtime = ServiceRuntime(settings, "alerts", self.counters)
         self._states: dict[str, AlertState] = {}
         self._last: dict[str, Candidate] = {}
         self._rules: list[Rule] = []
@@ -79,75 +59,60 @@ class AlertsService:
         self._arrivals: dict[str, datetime] = {}
         self._arrivals_at: datetime | None = None
         self._next_tick = 0.0
-        self._consumer: KafkaConsumer  # made in run(), once the topic exists
-        self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
+        self._stale = True  # in-memory state to be (re)loaded from the database
+        #: positions in Kafka's committed offsets (evaluation is state, not a booking);
+        #: started in run(), once the topic exists
+        self.windows = GroupConsumer(
+            self.runtime, settings.topic_windows, group=settings.alerts_group,
+            positions_key=None, client_id="greenmon-alerts",
+        )  # fmt: skip
         self.worker = DeliveryWorker(settings, self.counters)
 
     def stop(self) -> None:
-        self._stop.set()
-
-    def _new_consumer(self) -> KafkaConsumer:
-        return bus_kafka.consumer(
-            self.settings, client_id="greenmon-alerts", group_id=self.settings.alerts_group
-        )
-
-    def _subscribe(self) -> None:
-        self.join_watch.restart()
-        self._consumer.subscribe([self.settings.topic_windows], listener=_Watched(self.join_watch))
-
-    def _replace_stalled_consumer(self) -> None:
-        log.warning("no partitions assigned for %.0f s: replacing the Kafka consumer",
-                    self.settings.kafka_join_timeout_s)  # fmt: skip
-        with contextlib.suppress(Exception):
-            self._consumer.close(autocommit=False, timeout_ms=5000)
-        self._consumer = self._new_consumer()
-        self._subscribe()
+        self.runtime.stop()
 
     def _db(self) -> db.Conn:
-        return self._connection.get()
-
-    def _drop_db(self) -> None:
-        self._connection.drop()
+        return self.runtime.db.get()
 
     def run(self) -> None:
-        self._instance = f"{os.uname().nodename}:{os.getpid()}"
         bus_kafka.ensure_topics(self.settings, [self.settings.topic_windows])
-        self._consumer = self._new_consumer()
-        self._subscribe()
-        stats = StatsReporter(log, self.counters, self.settings.stats_interval_s)
+        self.runtime.start()
+        self.windows.start()
         self.worker.start()
         log.info(
             "alerts running: %s -> %s", self.settings.topic_windows, self.settings.database_url
         )
-        loaded = False
         try:
-            while not self._stop.is_set():
-                try:
-                    if not loaded:
-                        self._reload()
-                        loaded = True
-                    polled = self._consumer.poll(timeout_ms=200, max_records=5000)
-                    if polled:
-                        self._on_windows(polled)
-                    elif self.join_watch.stalled():
-                        self._replace_stalled_consumer()
-                    if time.monotonic() >= self._next_tick:
-                        self._next_tick = time.monotonic() + self.settings.alerts_tick_s
-                        self._on_tick()
-                except (psycopg.Error, ServiceError) as exc:
-                    log.warning("alerts paused (database), retrying: %s", exc)
-                    self._drop_db()
-                    self._rewind()
-                    loaded = False
-                    self._stop.wait(2.0)
-                    continue
-                if stats.due():
-                    self._heartbeat(stats.report())
+            while not self.runtime.stopping:
+                polled = self.windows.poll(timeout_ms=200, max_records=5000)
+                if polled:
+                    self._retry("evaluating windows", self._fresh(self._on_windows, polled))
+                if time.monotonic() >= self._next_tick:
+                    self._next_tick = time.monotonic() + self.settings.alerts_tick_s
+                    self._retry("evaluating the timer checks", self._fresh(self._on_tick))
+                self.counters.set("lag", self.windows.lag())
+                self.runtime.tick()
         finally:
-            log.info("alerts stopping: %s", self.counters.snapshot())
             self.worker.stop()
-            self._consumer.close(autocommit=False, timeout_ms=5000)
-            self._drop_db()
+            self.windows.close()
+            self.runtime.close()
+
+    def _retry(self, doing: str, work: Callable[[], None]) -> None:
+        """Any database error is waited out (state is reloaded before the next attempt)."""
+        self.runtime.retry(doing, work, db_errors=(psycopg.Error, ServiceError))
+
+    def _fresh(self, work: Callable[..., None], *args: Any) -> Callable[[], None]:
+        """``work`` on state as the database has it: after a failed transaction the state
+        in memory may hold what was rolled back, so it is loaded again before the retry."""
+
+        def run() -> None:
+            if self._stale:
+                self._reload()
+            self._stale = True
+            work(*args)
+            self._stale = False
+
+        return run
 
     def _reload(self) -> None:
         """State, rules and registry from the database (at start and after a DB fault)."""
@@ -162,19 +127,8 @@ class AlertsService:
         self._meters = store.meters(conn)
         self._names = store.enterprise_names(conn)
 
-    def _rewind(self) -> None:
-        """After a failed transaction, read again from the last committed offsets."""
-        with contextlib.suppress(Exception):
-            for tp in self._consumer.assignment():
-                # bounded: with Kafka down too, an unbounded wait here would ignore stop()
-                committed = self._consumer.committed(tp, timeout_ms=5000)
-                if committed is not None:
-                    self._consumer.seek(tp, committed)
-                else:
-                    self._consumer.seek_to_beginning(tp)
-
     # --- evaluation ---------------------------------------------------------------------------
-    def _on_windows(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    def _on_windows(self, polled: Polled) -> None:
         windows: list[dict[str, Any]] = []
         for records in polled.values():
             for rec in records:
@@ -201,8 +155,7 @@ class AlertsService:
             candidates += self._aggregates(conn, keys)
             self._apply(conn, candidates)
         self.counters.add("windows", len(windows))
-        with contextlib.suppress(Exception):
-            self._consumer.commit()
+        self.windows.commit()
         self.worker.wake()
 
     def _aggregates(self, conn: db.Conn, keys: list[tuple[str, datetime]]) -> list[Candidate]:
@@ -330,21 +283,6 @@ class AlertsService:
             "at": t.at.isoformat(),
             "dashboard": dashboard_link(self.settings, s.enterprise_id),
         }
-
-    # --- upkeep ---------------------------------------------------------------------------------
-    def _heartbeat(self, counters: dict[str, int]) -> None:
-        lag = 0
-        with contextlib.suppress(Exception):
-            for tp in self._consumer.assignment():
-                high = self._consumer.highwater(tp)
-                if high is not None:
-                    lag += max(high - self._consumer.position(tp, timeout_ms=1000), 0)
-        self.counters.set("lag", lag)
-        try:
-            with db.connect(self.settings, autocommit=True) as conn:
-                write_heartbeat(conn, "alerts", self._instance, {**counters, "lag": lag})
-        except (ServiceError, psycopg.Error) as exc:
-            log.warning("heartbeat not written: %s", exc)
 
 
 def test_documents(settings: Settings, enterprise_id: str, name: str | None) -> dict[str, Any]:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,10 +31,10 @@ from greenmon.bus import mqtt as bus_mqtt
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import MAX_PAYLOAD_BYTES, is_batch_topic
 from greenmon.errors import InvalidReading, ServiceError
-from greenmon.observe import Counters, StatsReporter, reason_kind
+from greenmon.observe import Counters, reason_kind
+from greenmon.runtime.service import ServiceRuntime
 from greenmon.settings import Settings
 from greenmon.storage import db
-from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 
 log = logging.getLogger("greenmon.collector")
@@ -57,14 +55,16 @@ class Collector:
         )
         #: dead letters by kind of reason (greenmon.observe.reason_kind)
         self.reasons = Counters()
-        self._stop = threading.Event()
+        self.runtime = ServiceRuntime(settings, "collector", self.counters, reasons=self.reasons)
+        self._stop = self.runtime.stop_event
         self._wake = threading.Event()
+        self.runtime.on_stop(self._wake.set)
         self._acks = AckQueue(self._send)
         self._registry = MeterLookup({})
         self._lookup_conn: db.Conn | None = None
         self._misses: dict[str, float] = {}
         self._registry_loaded_at = 0.0
-        self._instance = f"{socket.gethostname()}:{os.getpid()}"
+        self._instance = self.runtime.instance
         self._tolerance = timedelta(seconds=settings.future_tolerance_s)
         self._producer = bus_kafka.producer(settings, client_id=f"collector-{self._instance}")
         self._client = bus_mqtt.client(
@@ -75,7 +75,14 @@ class Collector:
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
         self._announce = threading.Event()
-        self._sparkplug = sparkplug_for(self)
+        self._sparkplug = sparkplug_for(
+            settings,
+            registry=lambda: self._registry,
+            dead_letter=lambda topic, body, reason, now, index: self._dead_letter(
+                topic, body, reason, now, index=index
+            ),
+            publish=self._publish_command,
+        )
 
     # --- registry ---------------------------------------------------------------------
     def _refresh_registry(self, *, attempts: int = 1) -> None:
@@ -194,6 +201,10 @@ class Collector:
         records.sort(key=lambda pair: pair[0])
         return [record for _, record in records]
 
+    def _publish_command(self, topic: str, body: bytes) -> None:
+        """A command to a device (Sparkplug's Rebirth request), QoS 1."""
+        self._client.publish(topic, body, qos=1)
+
     def _dead_letter(
         self, topic: str, payload: bytes, reason: str, now: datetime, *, index: int | None = None
     ) -> Record:
@@ -238,8 +249,7 @@ class Collector:
 
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+        self.runtime.stop()
 
     def run(self) -> None:
         settings = self.settings
@@ -252,7 +262,7 @@ class Collector:
         except OSError as exc:
             raise ServiceError(f"cannot connect to MQTT {settings.mqtt_url}: {exc}") from exc
         self._client.loop_start()
-        stats = StatsReporter(log, self.counters, settings.stats_interval_s)
+        self.runtime.start()
         log.info("collector running: %s -> %s", settings.mqtt_url, settings.kafka_url)
         try:
             while not self._stop.is_set():
@@ -261,9 +271,9 @@ class Collector:
                 self._drain()
                 if time.monotonic() - self._registry_loaded_at > settings.registry_refresh_s:
                     self._periodic_refresh()
-                if stats.due() or self._announce.is_set():
-                    self._announce.clear()
-                    self._heartbeat(stats.report())
+                announce = self._announce.is_set()  # subscribed: tell it at once
+                self._announce.clear()
+                self.runtime.tick(heartbeat_now=announce)
         finally:
             self._shutdown()
 
@@ -273,15 +283,6 @@ class Collector:
         except (ServiceError, psycopg.Error) as exc:
             log.warning("registry refresh failed: %s", exc)
             self._registry_loaded_at = time.monotonic()
-
-    def _heartbeat(self, counters: dict[str, int]) -> None:
-        try:
-            with db.connect(self.settings, autocommit=True) as conn:
-                write_heartbeat(
-                    conn, "collector", self._instance, counters, self.reasons.snapshot()
-                )
-        except (ServiceError, psycopg.Error) as exc:
-            log.warning("heartbeat not written: %s", exc)
 
     def _shutdown(self) -> None:
         """Flush what Kafka has, acknowledge it, then leave; the rest is redelivered later."""
@@ -296,7 +297,7 @@ class Collector:
         self._producer.close(timeout=5)
         if self._lookup_conn is not None:
             self._lookup_conn.close()
-        log.info("collector stopped: %s", self.counters.snapshot())
+        self.runtime.close()
 
 
 def _clip(payload: bytes, limit: int) -> bytes:

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -34,10 +33,8 @@ from collector.validate import MeterLookup, check_reading
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import Reading, check_id, parse_payload
 from greenmon.errors import InvalidReading, ServiceError
+from greenmon.settings import Settings
 from greenmon.storage import db, sparkplug_store
-
-if TYPE_CHECKING:
-    from collector.service import Collector
 
 log = logging.getLogger("greenmon.collector.sparkplug")
 
@@ -202,17 +199,14 @@ class SparkplugIngest:
         return meter
 
 
-def for_collector(collector: Collector) -> SparkplugIngest:
+def for_collector(
+    settings: Settings,
+    *,
+    registry: Callable[[], MeterLookup],
+    dead_letter: DeadLetterFn,
+    publish: PublishFn,
+) -> SparkplugIngest:
     """The ingest wired to a collector: its registry, dead letters, MQTT client, database."""
-    settings = collector.settings
-
-    def dead_letter(
-        topic: str, body: bytes, reason: str, now: datetime, index: int | None
-    ) -> Record:
-        return collector._dead_letter(topic, body, reason, now, index=index)
-
-    def publish(topic: str, body: bytes) -> None:
-        collector._client.publish(topic, body, qos=1)
 
     def mark_stale(meter_ids: list[str], at: datetime) -> None:
         try:
@@ -222,7 +216,7 @@ def for_collector(collector: Collector) -> SparkplugIngest:
             log.error("could not mark %d meter(s) stale: %s", len(meter_ids), exc)
 
     return SparkplugIngest(
-        registry=lambda: collector._registry,
+        registry=registry,
         readings_topic=settings.topic_readings,
         dead_letter=dead_letter,
         publish=publish,

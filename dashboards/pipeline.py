@@ -36,6 +36,20 @@ LAST_DATA_SQL: Final = (
 )
 
 
+#: stored positions found to be from another log (greenmon/runtime/positions.py), summed
+#: over the services that keep positions (processor, its value-added input)
+LOG_RESETS_SQL: Final = (
+    "SELECT coalesce(sum((counters->>'log_resets')::bigint), 0)::float8 AS value "
+    "FROM service_heartbeats"
+)
+LOG_RESETS_DOC: Final = (
+    "Partitions read again from their start because the stored position was from another "
+    "log (topic recreated, cluster replaced, broker restarted on empty storage, or records "
+    "removed before being read). Each one is an ERROR line in the service's log naming the "
+    "topic, partition and offsets."
+)
+
+
 def build() -> tuple[dash.Dashboard, Catalog]:
     cat = Catalog(UID)
     board = dashboard(UID, "数据链路 Pipeline health", ["pipeline"], "now-6h")
@@ -47,23 +61,25 @@ def build() -> tuple[dash.Dashboard, Catalog]:
 def _counter_panels(cat: Catalog) -> list[PanelBuilder]:
     """The services' counters, summed over their instances."""
     panels: list[PanelBuilder] = []
-    for title, service, key in (
-        ("接收 Readings in (collector)", "collector", "received"),
-        ("入库 Stored (processor)", "processor", "stored"),
-        ("死信 Dead-lettered (collector)", "collector", "dead_lettered"),
-        ("消费滞后 Consumer lag (processor)", "processor", "lag"),
+    counters = "Counters since each service instance started."
+    for title, sql, description in (
+        ("接收 Readings in (collector)", _counter("collector", "received"), counters),
+        ("入库 Stored (processor)", _counter("processor", "stored"), counters),
+        ("死信 Dead-lettered (collector)", _counter("collector", "dead_lettered"), counters),
+        ("消费滞后 Consumer lag (processor)", _counter("processor", "lag"), counters),
+        ("日志重置 Log resets (positions from another log)", LOG_RESETS_SQL, LOG_RESETS_DOC),
     ):
         panels.append(
             panel(
                 cat,
                 "stat",
                 title,
-                _counter(service, key),
+                sql,
                 ("value",),
                 U_COUNT,
                 width=6,
                 height=5,
-                description="Counters since each service instance started.",
+                description=description,
             )
         )
     return panels

@@ -57,11 +57,14 @@ def configure_logging(settings: Settings, service: str) -> None:
 
 
 class Counters:
-    """Thread-safe monotonically increasing counters plus gauges (like lag)."""
+    """Thread-safe monotonically increasing counters plus gauges (like lag).
+
+    A name given a value with ``set`` is a gauge (Prometheus exposes it as one)."""
 
     def __init__(self, *names: str) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, int] = dict.fromkeys(names, 0)
+        self._gauges: set[str] = set()
 
     def add(self, name: str, n: int = 1) -> None:
         with self._lock:
@@ -70,6 +73,11 @@ class Counters:
     def set(self, name: str, value: int) -> None:
         with self._lock:
             self._values[name] = value
+            self._gauges.add(name)
+
+    def gauges(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._gauges)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:

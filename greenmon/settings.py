@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO")
     log_format: Literal["json", "text"] = Field("text", description="structured log line format")
     stats_interval_s: float = Field(5.0, gt=0, description="how often services log counters")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535,
+        description="port of the Prometheus /metrics endpoint of each service (off if unset)",
+    )  # fmt: skip
 
     @field_validator("timezone")
     @classmethod

@@ -9,32 +9,26 @@ When the database is down the processor keeps the batch, backs off and retries.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import socket
-import threading
 import time
-from collections.abc import Sequence
 
 import psycopg
-from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
 
+from greenmon.backoff import Backoff
 from greenmon.bus import kafka as bus_kafka
 from greenmon.domain import windows as alert_windows
 from greenmon.domain.factors import default_factors
 from greenmon.domain.reference import MeterKind
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord, decode_record
-from greenmon.errors import InvalidReading, NotAcknowledged, ServiceError
-from greenmon.observe import Counters, StatsReporter, reason_kind
+from greenmon.errors import InvalidReading, NotAcknowledged
+from greenmon.observe import Counters, reason_kind
+from greenmon.runtime.consumer import GroupConsumer, Polled
+from greenmon.runtime.service import DB_ERRORS, ServiceRuntime
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.factor_store import electricity_methods, read_factors
-from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
 from processor.booking import Booker, late_spans, newly_stored, split_late
@@ -49,20 +43,6 @@ BOOKER_REFRESH_S = 60.0
 
 class _DeadLettersNotSent(NotAcknowledged):
     """Kafka did not acknowledge a batch's dead letters; the batch is retried."""
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, processor: Processor) -> None:
-        self._p = processor
-
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
-        self._p.join_watch.restart()
-
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        log.info("partitions assigned: %s", sorted(tp.partition for tp in assigned))
-        self._p.join_watch.assigned()
-        self._p.seek_to_stored(assigned)
 
 
 class Processor:
@@ -82,80 +62,34 @@ class Processor:
             "resets",
             "rollovers",
             "db_retries",
+            "log_resets",
             "lag",
         )
+        self.runtime = ServiceRuntime(settings, "processor", self.counters, prepare=sink.prepare)
         #: dead letters by kind of reason (greenmon.observe.reason_kind)
-        self.reasons = Counters()
-        self._stop = threading.Event()
-        self._side_failures = 0  # value-added / roll-up database failures in a row
-        self._side_retry_at = 0.0  # monotonic time before which they are not retried
-        self._instance = f"{socket.gethostname()}:{os.getpid()}"
+        self.reasons = self.runtime.reasons
+        self._side_backoff = Backoff(settings.db_retry_max_s)  # value-added and roll-ups
+        client_id = f"processor-{self.runtime.instance}"
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
         self._booker_loaded_at = -BOOKER_REFRESH_S
-        self._value_added: ValueAddedInput | None = None
         self._rollups = RollupRefresher(settings)
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
-        self._connection = db.Reconnecting(settings, sink.prepare)
-        #: made in run(), once the topics exist (a consumer older than its topic's
+        #: started in run(), once the topics exist (a consumer older than its topic's
         #: creation was seen to stall in its first group join)
-        self._consumer: KafkaConsumer
-        self.join_watch = bus_kafka.JoinWatch(settings.kafka_join_timeout_s)
-        self._producer = bus_kafka.producer(settings, client_id=f"processor-{self._instance}")
-
-    def _new_consumer(self) -> KafkaConsumer:
-        return bus_kafka.consumer(
-            self.settings, client_id=f"processor-{self._instance}",
-            group_id=self.settings.processor_group,
+        self.readings = GroupConsumer(
+            self.runtime, settings.topic_readings, group=settings.processor_group,
+            positions_key=settings.processor_group, client_id=client_id,
         )  # fmt: skip
+        self._producer = bus_kafka.producer(settings, client_id=client_id)
+        self._value_added = ValueAddedInput(self.runtime, self._producer)
 
-    def _subscribe(self) -> None:
-        self.join_watch.restart()
-        self._consumer.subscribe([self.settings.topic_readings], listener=_Rebalance(self))
-
-    def _replace_stalled_consumer(self) -> None:
-        """The group join did not complete: leave with this consumer, join with a new one."""
-        log.warning("no partitions assigned for %.0f s: replacing the Kafka consumer",
-                    self.settings.kafka_join_timeout_s)  # fmt: skip
-        self.counters.add("rejoins")
-        with contextlib.suppress(Exception):
-            self._consumer.close(autocommit=False, timeout_ms=5000)
-        self._consumer = self._new_consumer()
-        self._subscribe()
-
-    # --- database connection ----------------------------------------------------------------
     def _db(self) -> db.Conn:
-        return self._connection.get()
-
-    def _drop_db(self) -> None:
-        self._connection.drop()
-
-    def seek_to_stored(self, assigned: Sequence[TopicPartition]) -> None:
-        """Resume each assigned partition where the database says it was applied up to."""
-        topic = self.settings.topic_readings
-        attempt = 0
-        while not self._stop.is_set():
-            try:
-                conn = self._db()
-                stored = sink.stored_positions(conn, self.settings.processor_group, topic)
-                conn.rollback()
-                break
-            except (psycopg.Error, ServiceError) as exc:
-                attempt += 1
-                self.counters.add("db_retries")
-                self._drop_db()
-                self._backoff(
-                    "database", f"reading stored positions (attempt {attempt})", attempt, exc
-                )
-        else:
-            return
-        for tp in assigned:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
+        return self.runtime.db.get()
 
     # --- main loop ------------------------------------------------------------------------------
     def stop(self) -> None:
-        self._stop.set()
+        self.runtime.stop()
 
     def run(self) -> None:
         settings = self.settings
@@ -164,100 +98,56 @@ class Processor:
             [settings.topic_readings, settings.topic_dlq, settings.topic_value_added,
              settings.topic_late, settings.topic_windows],
         )  # fmt: skip
-        self._consumer = self._new_consumer()
-        self._subscribe()
-        self._value_added = ValueAddedInput(settings, self._producer, self.counters)
-        stats = StatsReporter(log, self.counters, settings.stats_interval_s)
+        self.runtime.start()
+        self.readings.start()
+        self._value_added.start()
         log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
         try:
-            while not self._stop.is_set():
-                polled = self._consumer.poll(
-                    timeout_ms=settings.processor_poll_ms, max_records=settings.processor_batch_max
+            while not self.runtime.stopping:
+                polled = self.readings.poll(
+                    settings.processor_poll_ms, settings.processor_batch_max
                 )
                 if polled:
                     self._process(polled)
-                elif self.join_watch.stalled():
-                    self._replace_stalled_consumer()
-                if time.monotonic() >= self._side_retry_at:  # not backing off
-                    self._poll_value_added()
-                    if self._rollups.due():
-                        self._refresh_rollups()
-                self._update_lag()
-                if stats.due():
-                    self._heartbeat(stats.report())
+                self.runtime.side_task(self._side_backoff, "value-added not stored yet",
+                                       lambda: self._value_added.poll_once(self._db()))  # fmt: skip
+                if self._rollups.due():
+                    self.runtime.side_task(self._side_backoff, "roll-ups not refreshed",
+                                           self._refresh_rollups)  # fmt: skip
+                self.counters.set("lag", self.readings.lag())
+                self.runtime.tick()
         finally:
             self._shutdown()
-
-    def _poll_value_added(self) -> None:
-        if self._value_added is None:
-            return
-        try:
-            self._value_added.poll_once(self._db())
-        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-            delay = self._side_task_failed()
-            log.warning("value-added not stored yet (database), retrying in %.1f s: %s", delay, exc)
-            self._drop_db()
-        else:
-            self._side_failures = 0
 
     def _refresh_rollups(self) -> None:
         try:
             self._rollups.refresh(self._db())
-        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-            delay = self._side_task_failed()
-            log.warning("roll-ups not refreshed (database), retrying in %.1f s: %s", delay, exc)
-            self._drop_db()
-        except psycopg.Error:
+        except psycopg.Error as exc:
+            if isinstance(exc, DB_ERRORS):
+                raise  # the database is away: backed off by the runtime
             # roll-ups are derived data: a fault there must not stop the bookings
             log.exception("roll-up refresh failed; bookings go on, it is retried later")
-            self._drop_db()
+            self.runtime.db.drop()
 
-    def _side_task_failed(self) -> float:
-        """Back off the loop's own database work (value-added, roll-ups) after a failure.
+    def _process(self, polled: Polled) -> None:
+        """Apply the batch, waiting out database and Kafka faults.
 
-        Without it an idle processor would try, and log, every poll while the database
-        is down. Returns the delay: 1 s doubling per failure in a row, up to the maximum.
-        """
-        self._side_failures += 1
-        delay = float(min(0.5 * 2 ** min(self._side_failures, 10), self.settings.db_retry_max_s))
-        self._side_retry_at = time.monotonic() + delay
-        return delay
+        Stopping mid-retry leaves the batch unapplied and its offsets not stored, so it is
+        read again by whichever processor owns the partitions next."""
+        self.runtime.retry(
+            "writing a batch",
+            lambda: self._apply(polled),
+            kafka_errors=(_DeadLettersNotSent,),
+            done="batch written",
+        )
 
-    def _process(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            try:
-                self._apply(polled)
-            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-                attempt += 1
-                self.counters.add("db_retries")
-                self._drop_db()
-                self._backoff("database", f"writing a batch (attempt {attempt})", attempt, exc)
-                continue
-            except _DeadLettersNotSent as exc:
-                attempt += 1
-                self._backoff("Kafka", f"writing a batch (attempt {attempt})", attempt, exc)
-                continue
-            if attempt:
-                log.info("batch written after %d retries; resuming", attempt)
-            return
-        # Stopping mid-retry: the batch is not applied and its offsets not committed, so it
-        # is read again by whichever processor owns the partitions next.
-
-    def _backoff(self, what: str, doing: str, attempt: int, exc: BaseException) -> None:
-        """Wait before retry ``attempt`` (1, 2, ...) of one episode: 1 s doubling to the max."""
-        delay = min(0.5 * 2 ** min(attempt, 10), self.settings.db_retry_max_s)
-        log.warning("%s unavailable while %s, retrying in %.1f s: %s", what, doing, delay, exc)
-        self._stop.wait(delay)
-
-    def _apply(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    def _apply(self, polled: Polled) -> None:
         settings = self.settings
-        group, topic = settings.processor_group, settings.topic_readings
         conn = self._db()
         if time.monotonic() - self._booker_loaded_at > BOOKER_REFRESH_S:
             self._refresh_booker(conn)
         with conn.transaction():
-            stored = sink.lock_positions(conn, group, topic, [tp.partition for tp in polled])
+            stored = self.readings.lock_positions(conn, [tp.partition for tp in polled])
             readings: list[ReadingRecord] = []
             dead: list[tuple[bytes, str, str]] = []
             positions: dict[int, int] = {}
@@ -295,8 +185,8 @@ class Processor:
             dead.extend((r.encode(), reason, "processor") for r, reason in booking.rejected)
             self._dead_letter(dead)
             sink.write_booking(conn, booking)
-            sink.save_positions(conn, group, topic, positions)
-        self._commit_kafka(topic, positions)
+            self.readings.save_positions(conn, positions)
+        self.readings.commit(positions)
         # best effort, not flushed: alert state is derived (greenmon/domain/windows.py)
         alert_windows.publish(self._producer, settings.topic_windows, booking.rows.values())
         c = self.counters
@@ -325,22 +215,6 @@ class Processor:
         )
         self._booker_loaded_at = time.monotonic()
         self._meters.clear()  # pick up registry changes (flags, units) as well
-
-    def _commit_kafka(self, topic: str, positions: dict[int, int]) -> None:
-        """Commit to Kafka what the database already holds; a failure there is harmless.
-
-        The positions in the database are the truth (a (re)assigned processor seeks to
-        them); the Kafka commit only helps tools that read the group's lag. It fails
-        when the group rebalanced while the batch was written (the generation moved on),
-        or while the broker is away: neither may stop the processor.
-        """
-        offsets = {
-            TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in positions.items()
-        }
-        try:
-            self._consumer.commit(offsets, timeout_ms=10_000)
-        except KafkaError as exc:
-            log.warning("Kafka offset commit failed (positions are in the database): %r", exc)
 
     def _meters_for(self, conn: db.Conn, meter_ids: set[str]) -> dict[str, Meter]:
         missing = [m for m in meter_ids if m not in self._meters]
@@ -380,33 +254,10 @@ class Processor:
         for _payload, reason, origin in dead[:5]:
             log.warning("dead-lettered a record from %s: %s", origin, reason)
 
-    def _update_lag(self) -> None:
-        lag = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is None:
-                continue
-            try:
-                lag += max(high - self._consumer.position(tp, timeout_ms=1000), 0)
-            except Exception as exc:  # position unknown during a rebalance
-                log.debug("no position for %s yet: %s", tp, exc)
-        self.counters.set("lag", lag)
-
-    def _heartbeat(self, counters: dict[str, int]) -> None:
-        try:
-            with db.connect(self.settings, autocommit=True) as conn:
-                write_heartbeat(
-                    conn, "processor", self._instance, counters, self.reasons.snapshot()
-                )
-        except (ServiceError, psycopg.Error) as exc:
-            log.warning("heartbeat not written: %s", exc)
-
     def _shutdown(self) -> None:
-        log.info("processor stopping: %s", self.counters.snapshot())
         try:
-            self._consumer.close(autocommit=False, timeout_ms=5000)
-            if self._value_added is not None:
-                self._value_added.close()
+            self.readings.close()
+            self._value_added.close()
         finally:
             self._producer.close(timeout=5)
-            self._drop_db()
+            self.runtime.close()

@@ -40,46 +40,6 @@ def prepare(conn: Conn) -> None:
     conn.execute(_STAGING)
 
 
-def lock_positions(conn: Conn, group: str, topic: str, partitions: Iterable[int]) -> dict[int, int]:
-    """Lock and return the stored next offset of each partition (0 where none was stored).
-
-    The rows are created first: ``FOR UPDATE`` cannot lock a row that does not exist, so
-    two readers of a partition's first records would otherwise both apply them. A
-    concurrent creator waits here for the other's commit and then sees its position."""
-    parts = sorted(partitions)
-    conn.execute(
-        "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) "
-        "SELECT %s, %s, p, 0 FROM unnest(%s::int[]) AS t(p) ON CONFLICT DO NOTHING",
-        (group, topic, parts),
-    )
-    rows = conn.execute(
-        "SELECT partition, next_offset FROM stream_offsets WHERE consumer_group = %s "
-        "AND topic = %s AND partition = ANY(%s) ORDER BY partition FOR UPDATE",
-        (group, topic, parts),
-    ).fetchall()
-    return {int(r[0]): int(r[1]) for r in rows}
-
-
-def save_positions(conn: Conn, group: str, topic: str, positions: Mapping[int, int]) -> None:
-    parts = sorted(positions)
-    conn.execute(
-        "INSERT INTO stream_offsets (consumer_group, topic, partition, next_offset) "
-        "SELECT %s, %s, p, o FROM unnest(%s::int[], %s::bigint[]) AS t(p, o) "
-        "ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET "
-        "next_offset = EXCLUDED.next_offset, updated_at = now()",
-        (group, topic, parts, [positions[p] for p in parts]),
-    )
-
-
-def stored_positions(conn: Conn, group: str, topic: str) -> dict[int, int]:
-    rows = conn.execute(
-        "SELECT partition, next_offset FROM stream_offsets WHERE consumer_group = %s "
-        "AND topic = %s",
-        (group, topic),
-    ).fetchall()
-    return {int(r[0]): int(r[1]) for r in rows}
-
-
 def insert_readings(conn: Conn, readings: list[ReadingRecord]) -> set[tuple[str, int]]:
     """Store readings once each; returns the (meter_id, ts_ms) that were new."""
     if not readings:

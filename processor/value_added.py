@@ -17,22 +17,20 @@ from __future__ import annotations
 import logging
 import time
 
-from kafka import KafkaProducer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
+from kafka import KafkaProducer
 
 from greenmon.accounting.value_added import ValueAddedRow
 from greenmon.bus import kafka as bus_kafka
 from greenmon.errors import InvalidInput
 from greenmon.messages.value_added import parse_value_added_message
-from greenmon.observe import Counters
-from greenmon.settings import Settings
+from greenmon.runtime.consumer import GroupConsumer, Polled
+from greenmon.runtime.service import ServiceRuntime
 from greenmon.storage.accounting_store import (
     enterprise_industries,
     read_price_index,
     upsert_value_added,
 )
 from greenmon.storage.db import Conn
-from processor import sink
 
 log = logging.getLogger("greenmon.processor.value_added")
 
@@ -45,34 +43,19 @@ POLL_EVERY_S = 1.0
 
 
 class ValueAddedInput:
-    def __init__(self, settings: Settings, producer: KafkaProducer, counters: Counters) -> None:
-        self._settings = settings
+    def __init__(self, runtime: ServiceRuntime, producer: KafkaProducer) -> None:
+        self._settings = settings = runtime.settings
         self._producer = producer
-        self._counters = counters
+        self._counters = runtime.counters
         #: the key of this input's positions in stream_offsets (not a Kafka group)
-        self._group = settings.processor_group + ".value-added"
-        self._consumer = bus_kafka.consumer(settings, client_id=self._group, group_id=None)
-        self._assigned = False
+        key = settings.processor_group + ".value-added"
+        self._input = GroupConsumer(
+            runtime, settings.topic_value_added, group=None, positions_key=key, client_id=key
+        )
         self._next_poll = 0.0
 
-    def _assign(self, conn: Conn) -> bool:
-        """Take every partition of the topic, each from its stored position."""
-        topic = self._settings.topic_value_added
-        partitions = self._consumer.partitions_for_topic(topic)
-        if not partitions:
-            return False
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        with conn.transaction():
-            stored = sink.stored_positions(conn, self._group, topic)
-        for tp in tps:
-            if tp.partition in stored:
-                self._consumer.seek(tp, stored[tp.partition])
-            else:
-                self._consumer.seek_to_beginning(tp)
-        log.info("value-added: reading partitions %s of %s", sorted(partitions), topic)
-        self._assigned = True
-        return True
+    def start(self) -> None:
+        self._input.start()
 
     def poll_once(self, conn: Conn) -> int:
         """Apply what has arrived (waiting at most 50 ms), at most every POLL_EVERY_S;
@@ -81,23 +64,19 @@ class ValueAddedInput:
         if now < self._next_poll:
             return 0
         self._next_poll = now + POLL_EVERY_S
-        if not self._assigned and not self._assign(conn):
-            return 0
-        polled = self._consumer.poll(timeout_ms=50, max_records=1000)
+        polled = self._input.poll(timeout_ms=50, max_records=1000)
         if not polled:
             return 0
         try:
             return self._apply(conn, polled)
         except BaseException:
-            # not stored: read the same records again next time
-            for tp, records in polled.items():
-                self._consumer.seek(tp, records[0].offset)
+            self._input.rewind(polled)  # not stored: read the same records again next time
             raise
 
-    def _apply(self, conn: Conn, polled: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+    def _apply(self, conn: Conn, polled: Polled) -> int:
         topic = self._settings.topic_value_added
         with conn.transaction():
-            stored = sink.lock_positions(conn, self._group, topic, [tp.partition for tp in polled])
+            stored = self._input.lock_positions(conn, [tp.partition for tp in polled])
             index, industries = read_price_index(conn), enterprise_industries(conn)
             rows: dict[tuple[str, object], ValueAddedRow] = {}
             dead = 0
@@ -120,7 +99,7 @@ class ValueAddedInput:
             if dead:
                 self._producer.flush(timeout=30)
             upsert_value_added(conn, rows.values(), source="kafka")
-            sink.save_positions(conn, self._group, topic, positions)
+            self._input.save_positions(conn, positions)
         self._counters.add("value_added", len(rows))
         self._counters.add("dead_lettered", dead)
         return len(rows)
@@ -133,4 +112,4 @@ class ValueAddedInput:
         self._producer.send(self._settings.topic_dlq, value=record)
 
     def close(self) -> None:
-        self._consumer.close(autocommit=False, timeout_ms=5000)
+        self._input.close()

@@ -9,6 +9,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
 from greenmon.messages.dead_letter import DeadLetter
 from greenmon.settings import Settings
@@ -56,36 +57,9 @@ def consumer(settings: Settings, *, client_id: str, group_id: str | None) -> Kaf
     )
 
 
-class JoinWatch:
-    """Notices a group member whose join does not complete, so its service can replace it.
-
-    Seen with tansu under load: a consumer logs its (empty) revocation and then never
-    gets an assignment, and the group's partitions are read by no one. A completed join
-    calls the rebalance listener's ``on_partitions_assigned`` even with no partitions, so
-    "no assignment callback for ``timeout_s`` since subscribing or since a revocation"
-    means stuck, not merely idle.
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        self._since = time.monotonic()
-        self._assigned = False
-
-    def restart(self) -> None:
-        """A (re)join begins: subscribing, or partitions revoked."""
-        self._since = time.monotonic()
-        self._assigned = False
-
-    def assigned(self) -> None:
-        self._assigned = True
-
-    def stalled(self) -> bool:
-        return not self._assigned and time.monotonic() - self._since > self.timeout_s
-
-
 def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) -> None:
     """Create the topics greenmon needs if they do not exist (idempotent)."""
-    delay = 0.2
+    backoff = Backoff(2.0, first_s=0.2)
     for attempt in range(1, attempts + 1):
         try:
             admin = KafkaAdminClient(
@@ -95,8 +69,7 @@ def ensure_topics(settings: Settings, topics: list[str], *, attempts: int = 30) 
         except (KafkaError, OSError) as exc:
             if attempt == attempts:
                 raise ServiceError(f"Kafka at {settings.kafka_url} not reachable: {exc}") from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            time.sleep(backoff.failed())
     try:
         existing = set(admin.list_topics())
         missing = [t for t in topics if t not in existing]

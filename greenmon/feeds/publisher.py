@@ -264,10 +264,7 @@ def publish(
         for reading in readings:
             if pace is not None:
                 pace.wait(reading)
-            info = client.publish(reading.topic(prefix), reading.payload(), qos=1)
-            if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # only on a message-id clash
-                raise ServiceError(f"paho refused reading {count + 1}: {info.rc}")
-            tracker.sent(info.mid)
+            _send(client, tracker, reading.topic(prefix), reading.payload(), count + 1)
             count += 1
             tracker.wait_at_most(window, window // 2, stall_timeout_s)
             if progress is not None and time.monotonic() - last_progress >= PROGRESS_EVERY_S:
@@ -282,6 +279,14 @@ def publish(
         progress(count)
     log.info("published %d readings, all acknowledged", count)
     return count
+
+
+def _send(client: mqtt.Client, tracker: _Tracker, topic: str, payload: bytes, n: int) -> None:
+    """Publish the ``n``-th reading with QoS 1 and track its message id."""
+    info = client.publish(topic, payload, qos=1)
+    if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:  # only on a message-id clash
+        raise ServiceError(f"paho refused reading {n}: {info.rc}")
+    tracker.sent(info.mid)
 
 
 def _check_limits(max_inflight: int, window: int, speed: float | None) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.rows import TupleRow, tuple_row
 
+from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
 from greenmon.settings import Settings
 
@@ -48,7 +49,7 @@ class Edition:
 
 def connect(settings: Settings, *, autocommit: bool = False, attempts: int = 1) -> Conn:
     """Open a connection, retrying ``attempts`` times with back-off."""
-    delay = 0.2
+    backoff = Backoff(5.0, first_s=0.2)
     for attempt in range(1, attempts + 1):
         try:
             return psycopg.connect(
@@ -64,8 +65,7 @@ def connect(settings: Settings, *, autocommit: bool = False, attempts: int = 1) 
                     f"cannot connect to the database at {settings.masked()['database_url']}: {exc}"
                 ) from exc
             log.warning("database not reachable (attempt %s/%s): %s", attempt, attempts, exc)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            time.sleep(backoff.failed())
     raise AssertionError("unreachable")
 
 

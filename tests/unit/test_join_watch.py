@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from greenmon.bus import kafka as bus_kafka
+from greenmon.runtime.consumer import JoinWatch
 
 
 def test_a_join_without_an_assignment_stalls_after_the_timeout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr("greenmon.bus.kafka.time.monotonic", lambda: now[0])
-    watch = bus_kafka.JoinWatch(30.0)
+    monkeypatch.setattr("greenmon.runtime.consumer.time.monotonic", lambda: now[0])
+    watch = JoinWatch(30.0)
     now[0] = 129.0
     assert not watch.stalled()
     now[0] = 131.0
