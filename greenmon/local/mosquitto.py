@@ -21,6 +21,9 @@ PASSWORD_FILE_NAME = "passwd"  # noqa: S105 - a file name
 ACL_FILE_NAME = "acl"
 #: the broker's packet limit: a full gateway batch plus its topic and headers
 MAX_PACKET_SIZE = MAX_BATCH_BYTES + 64 * 1024
+#: QoS 1 messages the broker sends a client before it waits for PUBACKs; the collector
+#: acknowledges only after Kafka, so this window times Kafka's round trip bounds its rate
+MAX_INFLIGHT_MESSAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def render_mosquitto_conf(
         # 0 = no limit: an offline persistent session must not drop messages
         "max_queued_messages 0",
         "max_queued_bytes 0",
-        "max_inflight_messages 1000",
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         "max_inflight_bytes 0",
         f"max_packet_size {max_packet_size}",
         "set_tcp_nodelay true",
