@@ -99,9 +99,13 @@ class Greenmon:
         pass
 
     def start(self) -> None:
+        share = "bench-collectors" if self.collectors > 1 else ""
         for i in range(self.collectors):
             own = self.settings.model_copy(
-                update={"collector_client_id": f"{self.settings.collector_client_id}-{i}"}
+                update={
+                    "collector_client_id": f"{self.settings.collector_client_id}-{i}",
+                    "collector_share_group": share,
+                }
             )
             proc = start_service("collector", own, self.log_dir, name=f"collector-{i}")
             self.procs.append(proc)
