@@ -15,8 +15,10 @@ from typing import Any
 from benchmarks.stream_measure import CpuMeter
 
 
-def idle_cpu(target: Any, meter: CpuMeter, seconds: float) -> dict[str, Any]:
-    """Per-process CPU, in % of one core, with no traffic for ``seconds``."""
+def idle_cpu(target: Any, meter: CpuMeter, seconds: float, settle: float = 0.0) -> dict[str, Any]:
+    """Per-process CPU, in % of one core, over ``seconds`` without traffic, measured after
+    ``settle`` seconds (what the warm-up left, e.g. PostgreSQL's autovacuum, dies down)."""
+    time.sleep(settle)
     meter.start()
     time.sleep(seconds)
     used = meter.stop()

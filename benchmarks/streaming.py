@@ -215,7 +215,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 target.prepare()
                 target.start()
                 _warm_up(bench, target)
-                rows.append(idle_cpu(target, bench.cpu_meter(target), args.idle))
+                meter = bench.cpu_meter(target)
+                rows.append(idle_cpu(target, meter, args.idle, args.idle_settle))
             rows += _phases(bench, targets, args)
         except BaseException:
             for target in targets:
@@ -263,7 +264,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--enterprises", type=int, default=100)
     p.add_argument("--meters-per-enterprise", type=int, default=10)
     p.add_argument("--drain-timeout", type=float, default=120.0)
-    p.add_argument("--idle", type=float, default=5.0, help="seconds of idle CPU measured")
+    p.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
+    p.add_argument("--idle-settle", type=float, default=10.0, help="seconds waited before")
     p.add_argument("--out", type=Path, default=None, help="directory for streaming.json/.md")
     p.add_argument("--note", default="", help="what else ran on the machine")
     return p.parse_args(argv)
