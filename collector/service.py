@@ -25,6 +25,7 @@ from collector.batch import validate_batch
 from collector.sparkplug_ingest import SUBSCRIPTIONS as SPARKPLUG_TOPICS
 from collector.sparkplug_ingest import for_collector as sparkplug_for
 from collector.sparkplug_wire import is_sparkplug_topic
+from collector.topics import subscriptions
 from collector.validate import MeterLookup, validate_message
 from greenmon.bus import kafka as bus_kafka
 from greenmon.bus import mqtt as bus_mqtt
@@ -122,9 +123,13 @@ class Collector:
         if rc.is_failure:
             log.error("MQTT connection refused: %s", rc)
             return
-        prefix = self.settings.mqtt_topic_prefix.rstrip("/")
-        topics = [f"{prefix}/+/+/reading", f"{prefix}/+/batch", *SPARKPLUG_TOPICS]
+        topics, dropped = subscriptions(self.settings)
+        # Sparkplug never through $share: a node's session (births, aliases, seq) must
+        # reach one collector whole (README: Sparkplug B)
+        topics = [*topics, *SPARKPLUG_TOPICS]
         client.subscribe([(t, 1) for t in topics])
+        if dropped:  # after the new subscription, so no message falls in between
+            client.unsubscribe(dropped)
         log.info("connected to MQTT %s, subscribing to %s", self.settings.mqtt_url, topics)
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
@@ -232,20 +237,29 @@ class Collector:
                 previous.exception,
             )
         future = self._producer.send(record.topic, key=record.key, value=record.value)
-        future.add_both(lambda _r: self._wake.set())
+        future.add_both(self._kafka_done)
         record.future = future
+
+    def _kafka_done(self, _result: object) -> None:
+        """Kafka answered for a record (sender thread): wake the acknowledging loop."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def _drain(self) -> None:
         """Acknowledge, in arrival order, every message whose records Kafka has acknowledged."""
-        for message in self._acks.drain():
-            dead = message.dead_letters
-            self.counters.add("dead_lettered", dead)
-            self.counters.add("produced", len(message.records) - dead)
-            if message.qos > 0:
-                self._client.ack(message.mid, message.qos)
-            self.counters.add("acked")
+        done = self._acks.drain()
         self.counters.set("pending", len(self._acks))
         self.counters.set("pending_records", self._acks.records)
+        if not done:
+            return
+        dead = sum(m.dead_letters for m in done)
+        self._client.ack_many([m.mid for m in done if m.qos == 1])
+        for message in done:
+            if message.qos > 1:
+                self._client.ack(message.mid, message.qos)
+        self.counters.add("dead_lettered", dead)
+        self.counters.add("produced", sum(len(m.records) for m in done) - dead)
+        self.counters.add("acked", len(done))
 
     # --- lifecycle --------------------------------------------------------------------------
     def stop(self) -> None:

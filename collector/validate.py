@@ -10,8 +10,7 @@ from greenmon.domain.registry import Meter
 from greenmon.domain.wire import (
     Reading,
     ReadingPayload,
-    decode_json,
-    parse_payload,
+    parse_reading_json,
     parse_topic,
     to_reading,
 )
@@ -100,7 +99,7 @@ def validate_message(
 ) -> Reading:
     """Return the reading an MQTT message carries, or raise InvalidReading with the reason."""
     enterprise_id, meter_id = parse_topic(topic, prefix)
-    body = parse_payload(decode_json(payload))
+    body = parse_reading_json(payload)
     return check_reading(
         enterprise_id,
         meter_id,

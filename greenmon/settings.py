@@ -85,7 +85,16 @@ class Settings(BaseSettings):
         "greenmon-collector", description="MQTT client id (persistent session)"
     )
     collector_max_inflight: int = Field(
-        1000, ge=1, le=60000, description="readings produced but not yet acked by Kafka"
+        10000,
+        ge=1,
+        le=60000,
+        description="MQTT messages in flight (at most the broker's max_inflight_messages)",
+    )
+    collector_share_group: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="MQTT shared-subscription group of the collectors (empty: none); "
+        "give each collector its own collector_client_id",
     )
     future_tolerance_s: float = Field(
         300.0, ge=0, description="readings stamped further in the future are dead-lettered"

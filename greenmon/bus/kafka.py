@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from greenmon.backoff import Backoff
 from greenmon.errors import ServiceError
@@ -15,6 +17,44 @@ from greenmon.messages.dead_letter import DeadLetter
 from greenmon.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+#: keys whose hash a producer remembers before it starts over
+_KEY_CACHE_MAX = 1_000_000
+
+
+class CachedKeyPartitioner(DefaultPartitioner):  # type: ignore[misc]
+    """kafka-python's default partitioner, remembering each key's murmur2 hash.
+
+    Same partition for the same key as the default (and the Java client), so every
+    producer of a topic keeps a meter on one partition; the pure-Python murmur2 is
+    computed once per key instead of once per record.
+    """
+
+    def __init__(self) -> None:
+        self._hashes: dict[bytes, int] = {}
+
+    def partition(
+        self,
+        topic: str,
+        key: Any,
+        serialized_key: bytes | None,
+        value: Any,
+        serialized_value: Any,
+        cluster: Any,
+    ) -> int:
+        partitions = cluster.partitions_for_topic(topic)
+        if serialized_key is None or not partitions:
+            return super().partition(  # type: ignore[no-any-return]
+                topic, key, serialized_key, value, serialized_value, cluster
+            )
+        h = self._hashes.get(serialized_key)
+        if h is None:
+            if len(self._hashes) >= _KEY_CACHE_MAX:
+                self._hashes.clear()
+            h = self._hashes[bytes(serialized_key)] = murmur2(serialized_key) & 0x7FFFFFFF
+        ordered = sorted(partitions)
+        return ordered[h % len(ordered)]  # type: ignore[no-any-return]
 
 
 def producer(settings: Settings, *, client_id: str) -> KafkaProducer:
@@ -29,6 +69,7 @@ def producer(settings: Settings, *, client_id: str) -> KafkaProducer:
         # acknowledged for a record that is gone. One request in flight keeps each
         # partition in order; a duplicate from a retry is booked once downstream.
         enable_idempotence=False,
+        partitioner=CachedKeyPartitioner(),
         linger_ms=5,
         batch_size=256 * 1024,
         max_in_flight_requests_per_connection=1,

@@ -33,6 +33,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, Final
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -146,7 +147,7 @@ class ReadingRecord:
         }
         if self.admit:
             doc["a"] = 1
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return _COMPACT.encode(doc).encode()
 
 
 def _epoch_ms(ts: datetime) -> int:
@@ -166,8 +167,12 @@ def _topic_parts(topic: str, prefix: str, pattern: str) -> list[str]:
     return [p for p, s in zip(parts, shape, strict=True) if s.startswith("{")]
 
 
+@lru_cache(maxsize=1 << 17)
 def parse_topic(topic: str, prefix: str) -> tuple[str, str]:
-    """Split ``{prefix}/{enterprise}/{meter}/reading`` into (enterprise, meter)."""
+    """Split ``{prefix}/{enterprise}/{meter}/reading`` into (enterprise, meter).
+
+    Remembered per topic (a fleet has one topic per meter; a refused topic raises
+    each time, exceptions are not cached)."""
     enterprise_id, meter_id = _topic_parts(topic, prefix, "{enterprise}/{meter}/reading")
     check_id("enterprise id", enterprise_id)
     check_id("meter id", meter_id)
@@ -214,7 +219,7 @@ def decode_json(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
             f"payload is not valid UTF-8 ({exc.reason} at byte {exc.start})"
         ) from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return _DECODER.decode(text)
     except RecursionError:
         raise InvalidReading("payload JSON is nested too deeply") from None
     except ValueError as exc:
@@ -223,6 +228,27 @@ def decode_json(payload: bytes, *, max_bytes: int = MAX_PAYLOAD_BYTES) -> Any:
 
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+#: made once: json.loads/dumps with options build a new decoder/encoder per call
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
+
+
+def parse_reading_json(payload: bytes) -> ReadingPayload:
+    """``parse_payload(decode_json(payload))``, parsed and validated in one pass.
+
+    pydantic reads the JSON itself (no Python dict in between); anything it refuses
+    goes the slow way, so the reasons given are exactly those of the two steps."""
+    if len(payload) <= MAX_PAYLOAD_BYTES:
+        try:
+            body = ReadingPayload.model_validate_json(payload)
+        except ValidationError:
+            pass
+        else:
+            if body.unit in ALL_UNITS:
+                return body
+    return parse_payload(decode_json(payload))
 
 
 def parse_payload(doc: Any) -> ReadingPayload:

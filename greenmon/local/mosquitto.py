@@ -28,6 +28,9 @@ MAX_PACKET_SIZE = MAX_BATCH_BYTES + 64 * 1024
 #: costs a full database write per message (75 msg/s with 5 000 queued); saving every
 #: second loses 1-2 s of traffic (447-5 000 messages measured). README: Reliability.
 AUTOSAVE_CHANGES = 100
+#: QoS 1 messages the broker sends a client before it waits for PUBACKs; the collector
+#: acknowledges only after Kafka, so this window times Kafka's round trip bounds its rate
+MAX_INFLIGHT_MESSAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def render_mosquitto_conf(
         # 0 = no limit: an offline persistent session must not drop messages
         "max_queued_messages 0",
         "max_queued_bytes 0",
-        "max_inflight_messages 1000",
+        f"max_inflight_messages {MAX_INFLIGHT_MESSAGES}",
         "max_inflight_bytes 0",
         f"max_packet_size {max_packet_size}",
         "set_tcp_nodelay true",

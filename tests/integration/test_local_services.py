@@ -43,7 +43,7 @@ def test_mosquitto_conf_defaults() -> None:
     assert "autosave_on_changes true" in lines
     assert "max_queued_messages 0" in lines  # 0 = unlimited: nothing dropped offline
     assert "max_queued_bytes 0" in lines
-    assert "max_inflight_messages 1000" in lines
+    assert "max_inflight_messages 10000" in lines
     assert "max_packet_size 1048576" in lines
     assert "set_tcp_nodelay true" in lines
     assert "log_dest file /srv/log/mq.log" in lines
