@@ -38,7 +38,7 @@ from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
 from processor.booking import Booker, late_spans, newly_stored, split_late
-from processor.rollups import RollupRefresher
+from processor.rollups import RollupWorker
 from processor.value_added import ValueAddedInput
 
 log = logging.getLogger("greenmon.processor")
@@ -93,7 +93,7 @@ class Processor:
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
         self._booker_loaded_at = -BOOKER_REFRESH_S
         self._value_added: ValueAddedInput | None = None
-        self._rollups = RollupRefresher(settings)
+        self._rollups = RollupWorker(settings)  # its own thread: never stalls the batches
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
         self._connection = db.Reconnecting(settings, sink.prepare)
@@ -107,6 +107,7 @@ class Processor:
         return bus_kafka.consumer(
             self.settings, client_id=f"processor-{self._instance}",
             group_id=self.settings.processor_group,
+            group_instance_id=self.settings.processor_instance_id,
         )  # fmt: skip
 
     def _subscribe(self) -> None:
@@ -168,6 +169,7 @@ class Processor:
         self._subscribe()
         self._value_added = ValueAddedInput(settings, self._producer, self.counters)
         stats = StatsReporter(log, self.counters, settings.stats_interval_s)
+        self._rollups.start()
         log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
         try:
             while not self._stop.is_set():
@@ -180,8 +182,6 @@ class Processor:
                     self._replace_stalled_consumer()
                 if time.monotonic() >= self._side_retry_at:  # not backing off
                     self._poll_value_added()
-                    if self._rollups.due():
-                        self._refresh_rollups()
                 self._update_lag()
                 if stats.due():
                     self._heartbeat(stats.report())
@@ -200,20 +200,8 @@ class Processor:
         else:
             self._side_failures = 0
 
-    def _refresh_rollups(self) -> None:
-        try:
-            self._rollups.refresh(self._db())
-        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
-            delay = self._side_task_failed()
-            log.warning("roll-ups not refreshed (database), retrying in %.1f s: %s", delay, exc)
-            self._drop_db()
-        except psycopg.Error:
-            # roll-ups are derived data: a fault there must not stop the bookings
-            log.exception("roll-up refresh failed; bookings go on, it is retried later")
-            self._drop_db()
-
     def _side_task_failed(self) -> float:
-        """Back off the loop's own database work (value-added, roll-ups) after a failure.
+        """Back off the loop's own database work (value-added) after a failure.
 
         Without it an idle processor would try, and log, every poll while the database
         is down. Returns the delay: 1 s doubling per failure in a row, up to the maximum.
@@ -403,6 +391,7 @@ class Processor:
 
     def _shutdown(self) -> None:
         log.info("processor stopping: %s", self.counters.snapshot())
+        self._rollups.stop()
         try:
             self._consumer.close(autocommit=False, timeout_ms=5000)
             if self._value_added is not None:
