@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from benchmarks.local import local_services, log_tails, services
 from greenmon.bus import kafka as bus_kafka
@@ -73,7 +76,19 @@ def count(conn: db.Conn) -> int:
     return int(row[0]) if row else 0
 
 
-def run(enterprises: int, meters: int, interval_h: float, days: int) -> int:
+def profile(pid: int, out: str | None) -> subprocess.Popen[bytes] | None:
+    """``py-spy record`` of the processor while it drains (raw, for flame graphs)."""
+    if out is None:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "-f", "raw", "-o", out, "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run(enterprises: int, meters: int, interval_h: float, days: int, out: str | None) -> int:
     interval_s = int(interval_h * 3600)
     registry = build_registry(enterprises, meters, SEED)
     readings = list(generate(registry, START, days, interval_s, SEED))
@@ -92,6 +107,7 @@ def run(enterprises: int, meters: int, interval_h: float, days: int) -> int:
         ):
             pid = procs[0].pid
             assert pid is not None
+            spy = profile(pid, out)
             started = time.monotonic()
             peak, stored, last_growth, stall, first_row = 0.0, 0, started, 0.0, None
             while stored < n:
@@ -107,6 +123,9 @@ def run(enterprises: int, meters: int, interval_h: float, days: int) -> int:
                         stall = max(stall, now - last_growth)
                     stored, last_growth = latest, now
             drained = time.monotonic() - started
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             time.sleep(2)  # a last roll-up refresh may run: memory is sampled through it
             peak = max(peak, rss_mb(pid))
             totals = stored_enterprise_totals(conn)
@@ -131,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meters", type=int, default=50, help="meters per enterprise")
     parser.add_argument("--interval-h", type=float, default=6.0, help="hours between readings")
     parser.add_argument("--days", type=int, default=1)
+    parser.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the processor")
     args = parser.parse_args(argv)
-    return run(args.enterprises, args.meters, args.interval_h, args.days)
+    return run(args.enterprises, args.meters, args.interval_h, args.days, args.profile)
 
 
 if __name__ == "__main__":

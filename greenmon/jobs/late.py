@@ -9,10 +9,10 @@ any other (once: a reading admitted twice is still one reading).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from datetime import datetime
 
+import msgspec
 from kafka import KafkaConsumer, TopicPartition
 
 from greenmon.bus import kafka as bus_kafka
@@ -46,7 +46,7 @@ def admit_late(settings: Settings, start: datetime, end: datetime, timeout_s: fl
                     except InvalidReading:
                         continue
                     if lo <= r.ts_ms < hi:
-                        admitted = dataclasses.replace(r, admit=True)
+                        admitted = msgspec.structs.replace(r, admit=True)
                         producer.send(settings.topic_readings, key=r.meter_id.encode(),
                                       value=admitted.encode())  # fmt: skip
                         sent += 1
