@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     processor_group: str = Field("greenmon-processor", description="Kafka consumer group")
     processor_batch_max: int = Field(20000, ge=1, description="records per polled batch")
     processor_poll_ms: int = Field(200, ge=1, description="poll timeout")
+    processor_txn_max: int = Field(
+        5000, ge=1, description="readings per database transaction (a poll is cut into parts)"
+    )
     kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
     processor_instance_id: str | None = Field(
         None,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from greenmon.domain.consumption import (
@@ -39,6 +40,9 @@ class MonthSums:
     co2_gaps: int = 0
 
 
+K = TypeVar("K")
+R = TypeVar("R")
+
 #: meter flags whose energy is excluded from the total (NDRC 发改环资〔2022〕803号)
 EXCLUDED_FLAGS = frozenset({"feedstock", "renewable"})
 
@@ -57,6 +61,25 @@ class Booking:
     meter_events: list[tuple[str, int, str]] = field(default_factory=list)
     unquarantined: list[tuple[str, int]] = field(default_factory=list)
     months: dict[tuple[str, date], MonthSums] = field(default_factory=dict)
+
+
+def split_batch(polled: Mapping[K, list[R]], most: int) -> Iterator[dict[K, list[R]]]:
+    """A polled batch cut into parts of at most ``most`` records, each partition's records
+    in order across the parts (so each part's positions follow the previous part's)."""
+    part: dict[K, list[R]] = {}
+    room = most
+    for key, records in polled.items():
+        i = 0
+        while i < len(records):
+            take = records[i : i + room]
+            part[key] = take
+            i += len(take)
+            room -= len(take)
+            if room == 0:
+                yield part
+                part, room = {}, most
+    if part:
+        yield part
 
 
 def newly_stored(

@@ -37,7 +37,7 @@ from greenmon.storage.factor_store import electricity_methods, read_factors
 from greenmon.storage.heartbeat import write_heartbeat
 from greenmon.storage.registry_store import load_meters
 from processor import sink
-from processor.booking import Booker, late_spans, newly_stored, split_late
+from processor.booking import Booker, late_spans, newly_stored, split_batch, split_late
 from processor.rollups import RollupWorker
 from processor.value_added import ValueAddedInput
 
@@ -177,7 +177,9 @@ class Processor:
                     timeout_ms=settings.processor_poll_ms, max_records=settings.processor_batch_max
                 )
                 if polled:
-                    self._process(polled)
+                    # one transaction per part: stored rows grow while a big poll is applied
+                    for part in split_batch(polled, settings.processor_txn_max):
+                        self._process(part)
                 elif self.join_watch.stalled():
                     self._replace_stalled_consumer()
                 if time.monotonic() >= self._side_retry_at:  # not backing off
