@@ -101,6 +101,7 @@ class RollupWorker:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 self.refresher.refresh(self._connection.get())
             except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
@@ -118,4 +119,7 @@ class RollupWorker:
             else:
                 failures = 0
                 self.refreshes += 1
-            self._stop.wait(self._settings.rollup_refresh_s)
+            # at least twice as long as the refresh took: it shares the process (and the
+            # GIL) with the batches, so at city size it takes at most a third of the time
+            took = time.monotonic() - began
+            self._stop.wait(max(self._settings.rollup_refresh_s, 2 * took))

@@ -140,11 +140,19 @@ def partition_of(enterprise_id: str, partitions: int) -> int:
 
 
 def build_records(rows: Iterable[SlotRow], partitions: int) -> list[tuple[int, bytes]]:
-    """(partition, value) records of a batch's slot rows, in slot order per meter."""
+    """(partition, value) records of a batch's slot rows, in the batch's order (a meter's
+    slots in time order: the booking adds them so; the alerts service sorts again)."""
     by_partition: dict[int, list[Window]] = defaultdict(list)
-    for r in sorted(rows, key=lambda r: (r.meter_id, r.slot_ms)):
-        window = Window(r.meter_id, r.enterprise_id, r.carrier, r.slot_ms, r.quantity, r.unit)
-        by_partition[partition_of(r.enterprise_id, partitions)].append(window)
+    where: dict[str, list[Window]] = {}
+    for r in rows:
+        windows = where.get(r.enterprise_id)
+        if windows is None:
+            windows = where[r.enterprise_id] = by_partition[
+                partition_of(r.enterprise_id, partitions)
+            ]
+        windows.append(
+            Window(r.meter_id, r.enterprise_id, r.carrier, r.slot_ms, r.quantity, r.unit)
+        )
     return [
         (p, encode_batch(ws[i : i + MAX_WINDOWS_PER_RECORD]))
         for p, ws in sorted(by_partition.items())

@@ -60,7 +60,7 @@ class _Producer:
 
 def test_a_batch_is_a_few_records_with_each_enterprise_on_one_partition() -> None:
     rows = [_slot(f"M{i}", m, 10.0 + i, enterprise=f"E{i % 7}") for i in range(50)
-            for m in (15, 0)]  # fmt: skip
+            for m in (0, 15, 30)]  # fmt: skip
     rows.append(_slot("G1", 0, 5.0, "natural_gas"))
     producer = _Producer(partitions=4)
     sent = publish(producer, "w", rows)
@@ -74,7 +74,7 @@ def test_a_batch_is_a_few_records_with_each_enterprise_on_one_partition() -> Non
             got.append((w.meter_id, w.slot_ms, w.quantity))
     expected = sorted((r.meter_id, r.slot_ms, r.quantity) for r in rows)
     assert sorted(got) == expected
-    # per meter in slot order
+    # per meter in the batch's (slot) order
     for meter in {g[0] for g in got}:
         slots = [g[1] for g in got if g[0] == meter]
         assert slots == sorted(slots)
