@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     processor_txn_max: int = Field(
         5000, ge=1, description="readings per database transaction (a poll is cut into parts)"
     )
-    kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
+    kafka_session_timeout_ms: int = Field(
+        3000, ge=1000, description="consumer session timeout (heartbeats every quarter of it)"
+    )
     processor_instance_id: str | None = Field(
         None,
         description="stable id of this processor in its group (static membership): restarted "
