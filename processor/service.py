@@ -176,8 +176,7 @@ class Processor:
                 polled = self._consumer.poll(
                     timeout_ms=settings.processor_poll_ms, max_records=settings.processor_batch_max
                 )
-                if polled:
-                    # one transaction per part: stored rows grow while a big poll is applied
+                if polled:  # a transaction per part: rows grow while a big poll is booked
                     for part in split_batch(polled, settings.processor_txn_max):
                         self._process(part)
                 elif self.join_watch.stalled():
@@ -203,11 +202,9 @@ class Processor:
             self._side_failures = 0
 
     def _side_task_failed(self) -> float:
-        """Back off the loop's own database work (value-added) after a failure.
-
-        Without it an idle processor would try, and log, every poll while the database
-        is down. Returns the delay: 1 s doubling per failure in a row, up to the maximum.
-        """
+        """Back off the loop's value-added work after a failure (else an idle processor
+        would try, and log, every poll while the database is down). Returns the delay:
+        1 s doubling per failure in a row, up to the maximum."""
         self._side_failures += 1
         delay = float(min(0.5 * 2 ** min(self._side_failures, 10), self.settings.db_retry_max_s))
         self._side_retry_at = time.monotonic() + delay
