@@ -12,7 +12,6 @@ from ``alert_state``, so it neither re-sends nor forgets a firing alert.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from alerts.delivery import DeliveryWorker
 from alerts.engine import AlertState, Transition, evaluate, tick
 from alerts.rules import Rule
 from greenmon.bus import kafka as bus_kafka
+from greenmon.domain import windows as alert_windows
 from greenmon.errors import ServiceError
 from greenmon.messages.alert import alert_document
 from greenmon.observe import Counters
@@ -42,7 +42,6 @@ log = logging.getLogger("greenmon.alerts")
 #: how long silence is looked back for when the service starts
 ARRIVAL_LOOKBACK = timedelta(days=2)
 NOTIFY = ("firing", "renotify", "resolved")
-_WINDOW_KEYS = ("meter_id", "enterprise_id", "carrier", "unit", "interval_start")
 
 
 class AlertsService:
@@ -129,19 +128,15 @@ class AlertsService:
 
     # --- evaluation ---------------------------------------------------------------------------
     def _on_windows(self, polled: Polled) -> None:
-        windows: list[dict[str, Any]] = []
-        for records in polled.values():
-            for rec in records:
-                try:
-                    w = json.loads(rec.value)
-                    datetime.fromisoformat(w["interval_start"])
-                    float(w["quantity"])
-                    if not all(isinstance(w.get(k), str) for k in _WINDOW_KEYS):
-                        raise ValueError("missing fields")
-                except (ValueError, KeyError, TypeError) as exc:
-                    log.warning("ignored a bad window record at offset %s: %r", rec.offset, exc)
-                    continue
-                windows.append(w)
+        decoded, refused = alert_windows.decode_all(
+            (f"{tp.topic}/{tp.partition}@{rec.offset}", rec.value)
+            for tp, records in polled.items()
+            for rec in records
+        )
+        for origin, reason in refused:
+            self.counters.add("windows_refused")
+            log.warning("refused a window record at %s: %s", origin, reason)
+        windows = [w.as_mapping() for w in decoded]
         windows.sort(key=lambda w: (str(w.get("meter_id")), str(w.get("interval_start"))))
         conn = self._db()
         keys = [(str(w["meter_id"]), datetime.fromisoformat(w["interval_start"])) for w in windows]

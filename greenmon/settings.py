@@ -107,7 +107,17 @@ class Settings(BaseSettings):
     processor_group: str = Field("greenmon-processor", description="Kafka consumer group")
     processor_batch_max: int = Field(20000, ge=1, description="records per polled batch")
     processor_poll_ms: int = Field(200, ge=1, description="poll timeout")
-    kafka_session_timeout_ms: int = Field(10000, ge=1000, description="consumer session timeout")
+    processor_txn_max: int = Field(
+        5000, ge=1, description="readings per database transaction (a poll is cut into parts)"
+    )
+    kafka_session_timeout_ms: int = Field(
+        3000, ge=1000, description="consumer session timeout (heartbeats every quarter of it)"
+    )
+    processor_instance_id: str | None = Field(
+        None,
+        description="stable id of this processor in its group (static membership): restarted "
+        "with the same id it takes its partitions back at once; unique per running processor",
+    )
     kafka_join_timeout_s: float = Field(
         60.0, gt=0, description="a consumer not assigned this long after (re)joining is replaced"
     )
@@ -120,6 +130,18 @@ class Settings(BaseSettings):
         15.0, gt=0, description="how often the processor refreshes the stored roll-ups"
     )
     db_retry_max_s: float = Field(30.0, gt=0, description="longest back-off between DB retries")
+    compress_after_days: int = Field(
+        30,
+        ge=1,
+        description="full TimescaleDB edition: compress readings and 15-minute rows "
+        "older than this",
+    )
+    readings_retention_days: int | None = Field(
+        None,
+        ge=1,
+        description="full TimescaleDB edition: drop raw readings older than this "
+        "(15-minute rows stay); unset: keep",
+    )
     grid_region: Literal["national", "north_china", "shandong"] = Field(
         "shandong", description="grid region whose electricity CO2 factor applies"
     )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from greenmon.domain.consumption import (
@@ -17,7 +18,7 @@ from greenmon.domain.consumption import (
     counter_step,
     interval_step,
 )
-from greenmon.domain.factors import Converted, FactorTable, convert
+from greenmon.domain.factors import FactorTable, factors_on
 from greenmon.domain.reference import Carrier, MeterKind, unit_scale
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord
@@ -39,6 +40,9 @@ class MonthSums:
     co2_gaps: int = 0
 
 
+K = TypeVar("K")
+R = TypeVar("R")
+
 #: meter flags whose energy is excluded from the total (NDRC 发改环资〔2022〕803号)
 EXCLUDED_FLAGS = frozenset({"feedstock", "renewable"})
 
@@ -57,6 +61,25 @@ class Booking:
     meter_events: list[tuple[str, int, str]] = field(default_factory=list)
     unquarantined: list[tuple[str, int]] = field(default_factory=list)
     months: dict[tuple[str, date], MonthSums] = field(default_factory=dict)
+
+
+def split_batch(polled: Mapping[K, list[R]], most: int) -> Iterator[dict[K, list[R]]]:
+    """A polled batch cut into parts of at most ``most`` records, each partition's records
+    in order across the parts (so each part's positions follow the previous part's)."""
+    part: dict[K, list[R]] = {}
+    room = most
+    for key, records in polled.items():
+        i = 0
+        while i < len(records):
+            take = records[i : i + room]
+            part[key] = take
+            i += len(take)
+            room -= len(take)
+            if room == 0:
+                yield part
+                part, room = {}, most
+    if part:
+        yield part
 
 
 def newly_stored(
@@ -137,7 +160,10 @@ class Booker:
         self._region = grid_region
         self._methods = dict(methods or {})
         self._default_method = default_method
-        self._day_cache: dict[int, date] = {}
+        self._day_cache: dict[int, tuple[date, date]] = {}
+        self._factor_cache: dict[
+            tuple[Carrier, date, str], tuple[float | None, float | None, tuple[str, ...]]
+        ] = {}
 
     def book(
         self,
@@ -243,74 +269,100 @@ class Booker:
     def _add(
         self, meter: Meter, shares: list[Share], out: Booking, *, replace_estimated: bool = False
     ) -> None:
+        """Convert and add shares to the batch's slot rows and month sums.
+
+        The hot path of the processor (one call per slot of every reading): factors are
+        looked up once per carrier, local day and method, the amounts are the same
+        ``amount * factor / 1000`` as :func:`greenmon.domain.factors.convert`.
+        """
         scale = unit_scale(meter.carrier, meter.unit)
         assert scale is not None, "the registry admits only known units"
         method = self._methods.get(meter.enterprise_id, self._default_method)
         excluded = bool(meter.flags & EXCLUDED_FLAGS)
-        for s in shares:
-            day = self._local_day(s.slot_ms)
-            conv = convert(
-                self._factors,
-                meter.carrier,
-                s.quantity * scale,
-                day,
-                grid_region=self._region,
-                electricity_method=method,
-            )
-            for reason in conv.missing:
-                out.factor_gaps.add((meter.meter_id, s.slot_ms, reason))
-            _add_month(out, meter, day.replace(day=1), conv, excluded=excluded)
-            key = (meter.meter_id, s.slot_ms)
-            row = out.rows.get(key)
+        meter_id, carrier, rows = meter.meter_id, meter.carrier, out.rows
+        water = carrier is Carrier.WATER
+        for _m, slot_ms, quantity, estimated in shares:
+            day, month = self._local_day(slot_ms)
+            amount = quantity * scale
+            if water:
+                tce = co2 = None
+                water_m3: float | None = amount
+                _add_water(out, meter.enterprise_id, month, amount)
+            else:
+                f_tce, f_co2, missing = self._factors_on(carrier, day, method)
+                tce = None if f_tce is None else amount * f_tce / 1000.0
+                co2 = None if f_co2 is None else amount * f_co2 / 1000.0
+                water_m3 = None
+                for reason in missing:
+                    out.factor_gaps.add((meter_id, slot_ms, reason))
+                _add_energy(out, meter.enterprise_id, month, tce, co2, excluded=excluded)
+            key = (meter_id, slot_ms)
+            row = rows.get(key)
             if row is None:
-                out.rows[key] = SlotRow(
-                    meter.meter_id,
-                    s.slot_ms,
-                    meter.enterprise_id,
-                    meter.carrier.value,
-                    s.quantity,
-                    meter.unit,
-                    conv.energy_tce,
-                    conv.co2_t,
-                    conv.water_m3,
-                    s.estimated,
-                    replace_estimated,
-                )
+                rows[key] = SlotRow(meter_id, slot_ms, meter.enterprise_id, carrier.value,
+                                    quantity, meter.unit, tce, co2, water_m3, estimated,
+                                    replace_estimated)  # fmt: skip
                 continue
-            row.quantity += s.quantity
-            row.energy_tce = _plus(row.energy_tce, conv.energy_tce)
-            row.co2_t = _plus(row.co2_t, conv.co2_t)
-            row.water_m3 = _plus(row.water_m3, conv.water_m3)
-            row.estimated = row.estimated or s.estimated
+            row.quantity += quantity
+            row.energy_tce = _plus(row.energy_tce, tce)
+            row.co2_t = _plus(row.co2_t, co2)
+            row.water_m3 = _plus(row.water_m3, water_m3)
+            row.estimated = row.estimated or estimated
             row.replace_estimated = row.replace_estimated or replace_estimated
 
-    def _local_day(self, slot_ms: int) -> date:
-        day = self._day_cache.get(slot_ms)
-        if day is None:
+    def _factors_on(
+        self, carrier: Carrier, day: date, method: str
+    ) -> tuple[float | None, float | None, tuple[str, ...]]:
+        key = (carrier, day, method)
+        found = self._factor_cache.get(key)
+        if found is None:
+            found = self._factor_cache[key] = factors_on(
+                self._factors, carrier, day, grid_region=self._region, electricity_method=method
+            )
+        return found
+
+    def _local_day(self, slot_ms: int) -> tuple[date, date]:
+        """The local day of a slot and the first of its month."""
+        found = self._day_cache.get(slot_ms)
+        if found is None:
             if len(self._day_cache) > 100_000:
                 self._day_cache.clear()
             day = datetime.fromtimestamp(slot_ms / 1000, UTC).astimezone(self._tz).date()
-            self._day_cache[slot_ms] = day
-        return day
+            found = self._day_cache[slot_ms] = (day, day.replace(day=1))
+        return found
 
 
-def _add_month(out: Booking, meter: Meter, month: date, conv: Converted, *, excluded: bool) -> None:
-    sums = out.months.get((meter.enterprise_id, month))
+def _month(out: Booking, enterprise_id: str, month: date) -> MonthSums:
+    sums = out.months.get((enterprise_id, month))
     if sums is None:
-        sums = out.months[(meter.enterprise_id, month)] = MonthSums()
-    if meter.carrier is Carrier.WATER:
-        sums.water_m3 += conv.water_m3 or 0.0
-        return
-    if conv.energy_tce is None:
+        sums = out.months[(enterprise_id, month)] = MonthSums()
+    return sums
+
+
+def _add_water(out: Booking, enterprise_id: str, month: date, water_m3: float) -> None:
+    _month(out, enterprise_id, month).water_m3 += water_m3
+
+
+def _add_energy(
+    out: Booking,
+    enterprise_id: str,
+    month: date,
+    tce: float | None,
+    co2: float | None,
+    *,
+    excluded: bool,
+) -> None:
+    sums = _month(out, enterprise_id, month)
+    if tce is None:
         sums.energy_gaps += 1
     elif excluded:
-        sums.excluded_tce += conv.energy_tce
+        sums.excluded_tce += tce
     else:
-        sums.energy_tce += conv.energy_tce
-    if conv.co2_t is None:
+        sums.energy_tce += tce
+    if co2 is None:
         sums.co2_gaps += 1
     else:
-        sums.co2_t += conv.co2_t
+        sums.co2_t += co2
 
 
 def _plus(a: float | None, b: float | None) -> float | None:

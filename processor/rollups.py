@@ -5,17 +5,29 @@ local days that received readings, since the last run. "Since" is a watermark, n
 a wall-clock overlap: the database's now() or the start of the oldest transaction
 still open, whichever is older, so a batch committed during a refresh is seen by
 the next one, and an idle pipeline recomputes nothing.
-Runs inside the processor every ``rollup_refresh_s`` seconds. Several processors
-may run; an advisory lock lets one of them refresh at a time and the others skip.
+Runs inside the processor every ``rollup_refresh_s`` seconds, on a thread of its own
+with a connection of its own (:class:`RollupWorker`), so a refresh that takes tens of
+seconds at city size never holds up the batches: the refresh only reads what the
+batches write (``enterprise_month``, ``readings``...) and only it writes ``rollups``
+and the quality tables, so the two take no locks from each other, and the watermark
+above is exactly what makes a batch committed during a refresh count in the next one.
+Several processors may run; an advisory lock lets one of them refresh at a time and
+the others skip.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+
+from greenmon.backoff import Backoff
+from greenmon.errors import ServiceError
 from greenmon.settings import Settings
+from greenmon.storage import db
 from greenmon.storage.db import Conn
 from greenmon.storage.quality_store import changed_days, refresh_quality
 from greenmon.storage.rollup_store import changed_years, refresh_rollups
@@ -63,3 +75,51 @@ class RollupRefresher:
                 "refreshed %s roll-up and quality rows (years %s, days %s)", written, years, days
             )
         return written
+
+
+class RollupWorker:
+    """Runs a :class:`RollupRefresher` every ``rollup_refresh_s`` on its own thread and
+    database connection; database failures back off (1 s doubling to ``db_retry_max_s``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.refresher = RollupRefresher(settings)
+        self._connection = db.Reconnecting(settings)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rollups", daemon=True)
+        self.refreshes = 0  # completed refreshes (for tests and stats)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the refresh under way, if any (it is one transaction: all or nothing)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._connection.drop()
+
+    def _run(self) -> None:
+        backoff = Backoff(self._settings.db_retry_max_s)
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                self.refresher.refresh(self._connection.get())
+            except (psycopg.OperationalError, psycopg.InterfaceError, ServiceError) as exc:
+                delay = backoff.failed()
+                log.warning("roll-ups not refreshed (database), retrying in %.1f s: %s",
+                            delay, exc)  # fmt: skip
+                self._connection.drop()
+                self._stop.wait(delay)
+                continue
+            except psycopg.Error:
+                # roll-ups are derived data: a fault there must not stop the bookings
+                log.exception("roll-up refresh failed; bookings go on, it is retried later")
+                self._connection.drop()
+            else:
+                backoff.succeeded()
+                self.refreshes += 1
+            # at least twice as long as the refresh took: it shares the process (and the
+            # GIL) with the batches, so at city size it takes at most a third of the time
+            took = time.monotonic() - began
+            self._stop.wait(max(self._settings.rollup_refresh_s, 2 * took))

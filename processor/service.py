@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 
-import psycopg
 from kafka.errors import KafkaError
 
 from greenmon.backoff import Backoff
@@ -25,14 +24,14 @@ from greenmon.domain.wire import ReadingRecord, decode_record
 from greenmon.errors import InvalidReading, NotAcknowledged
 from greenmon.observe import Counters, reason_kind
 from greenmon.runtime.consumer import GroupConsumer, Polled
-from greenmon.runtime.service import DB_ERRORS, ServiceRuntime
+from greenmon.runtime.service import ServiceRuntime
 from greenmon.settings import Settings
 from greenmon.storage import db
 from greenmon.storage.factor_store import electricity_methods, read_factors
 from greenmon.storage.registry_store import load_meters
 from processor import sink
-from processor.booking import Booker, late_spans, newly_stored, split_late
-from processor.rollups import RollupRefresher
+from processor.booking import Booker, late_spans, newly_stored, split_batch, split_late
+from processor.rollups import RollupWorker
 from processor.value_added import ValueAddedInput
 
 log = logging.getLogger("greenmon.processor")
@@ -72,7 +71,7 @@ class Processor:
         client_id = f"processor-{self.runtime.instance}"
         self._booker = Booker(default_factors(), settings.tz, settings.grid_region)
         self._booker_loaded_at = -BOOKER_REFRESH_S
-        self._rollups = RollupRefresher(settings)
+        self._rollups = RollupWorker(settings)  # its own thread: never stalls the batches
         self._grace_ms = int(settings.late_grace_s * 1000)
         self._meters: dict[str, Meter] = {}
         #: started in run(), once the topics exist (a consumer older than its topic's
@@ -80,6 +79,7 @@ class Processor:
         self.readings = GroupConsumer(
             self.runtime, settings.topic_readings, group=settings.processor_group,
             positions_key=settings.processor_group, client_id=client_id,
+            group_instance_id=settings.processor_instance_id,
         )  # fmt: skip
         self._producer = bus_kafka.producer(settings, client_id=client_id)
         self._value_added = ValueAddedInput(self.runtime, self._producer)
@@ -101,33 +101,22 @@ class Processor:
         self.runtime.start()
         self.readings.start()
         self._value_added.start()
+        self._rollups.start()
         log.info("processor running: %s -> %s", settings.kafka_url, settings.database_url)
         try:
             while not self.runtime.stopping:
                 polled = self.readings.poll(
                     settings.processor_poll_ms, settings.processor_batch_max
                 )
-                if polled:
-                    self._process(polled)
+                if polled:  # a transaction per part: rows grow while a big poll is booked
+                    for part in split_batch(polled, settings.processor_txn_max):
+                        self._process(part)
                 self.runtime.side_task(self._side_backoff, "value-added not stored yet",
                                        lambda: self._value_added.poll_once(self._db()))  # fmt: skip
-                if self._rollups.due():
-                    self.runtime.side_task(self._side_backoff, "roll-ups not refreshed",
-                                           self._refresh_rollups)  # fmt: skip
                 self.counters.set("lag", self.readings.lag())
                 self.runtime.tick()
         finally:
             self._shutdown()
-
-    def _refresh_rollups(self) -> None:
-        try:
-            self._rollups.refresh(self._db())
-        except psycopg.Error as exc:
-            if isinstance(exc, DB_ERRORS):
-                raise  # the database is away: backed off by the runtime
-            # roll-ups are derived data: a fault there must not stop the bookings
-            log.exception("roll-up refresh failed; bookings go on, it is retried later")
-            self.runtime.db.drop()
 
     def _process(self, polled: Polled) -> None:
         """Apply the batch, waiting out database and Kafka faults.
@@ -255,6 +244,7 @@ class Processor:
             log.warning("dead-lettered a record from %s: %s", origin, reason)
 
     def _shutdown(self) -> None:
+        self._rollups.stop()
         try:
             self.readings.close()
             self._value_added.close()

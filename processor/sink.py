@@ -19,16 +19,18 @@ from greenmon.storage.db import Conn
 from processor.booking import Booking
 
 _STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS stage_readings (
-    meter_id text, ts timestamptz, value float8, kind text, duration_s int4,
-    received_at timestamptz
+CREATE TEMP TABLE IF NOT EXISTS stage_readings_ms (
+    meter_id text, ts_ms int8, value float8, kind text, duration_s int4, received_ms int8
 ) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS stage_consumption (
-    meter_id text, interval_start timestamptz, enterprise_id text, carrier text,
+CREATE TEMP TABLE IF NOT EXISTS stage_consumption_ms (
+    meter_id text, slot_ms int8, enterprise_id text, carrier text,
     quantity float8, unit text, energy_tce float8, co2_t float8, water_m3 float8,
     estimated bool, replace_estimated bool
 ) ON COMMIT DELETE ROWS;
 """
+#: epoch milliseconds to timestamptz in SQL, exactly (integer arithmetic): the staging
+#: tables take the batch's times as integers, so no datetime is made per row in Python
+_MS = "(timestamptz 'epoch' + {} * interval '1 millisecond')"
 
 
 def _ts(ms: int) -> datetime:
@@ -46,25 +48,18 @@ def insert_readings(conn: Conn, readings: list[ReadingRecord]) -> set[tuple[str,
         return set()
     with conn.cursor() as cur:
         with cur.copy(
-            "COPY stage_readings (meter_id, ts, value, kind, duration_s, received_at) "
+            "COPY stage_readings_ms (meter_id, ts_ms, value, kind, duration_s, received_ms) "
             "FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["text", "timestamptz", "float8", "text", "int4", "timestamptz"])
-            for r in readings:
-                copy.write_row(
-                    (
-                        r.meter_id,
-                        _ts(r.ts_ms),
-                        r.value,
-                        r.kind.value,
-                        r.duration_s,
-                        _ts(r.received_ms),
-                    )
-                )
+            copy.set_types(["text", "int8", "float8", "text", "int4", "int8"])
+            write = copy.write_row
+            for r in readings:  # kind is a StrEnum: written as its text
+                write((r.meter_id, r.ts_ms, r.value, r.kind, r.duration_s, r.received_ms))
         cur.execute(
             "INSERT INTO readings (meter_id, ts, value, kind, duration_s, received_at) "
-            "SELECT DISTINCT ON (meter_id, ts) meter_id, ts, value, kind, duration_s, "
-            "received_at FROM stage_readings ORDER BY meter_id, ts "
+            f"SELECT DISTINCT ON (meter_id, ts_ms) meter_id, {_MS.format('ts_ms')}, value, kind, "
+            f"duration_s, {_MS.format('received_ms')} FROM stage_readings_ms "
+            "ORDER BY meter_id, ts_ms "
             "ON CONFLICT (meter_id, ts) DO NOTHING "
             "RETURNING meter_id, (extract(epoch FROM ts) * 1000)::bigint"
         )
@@ -130,14 +125,14 @@ def write_booking(conn: Conn, booking: Booking) -> None:
     with conn.cursor() as cur:
         if booking.rows:
             with cur.copy(
-                "COPY stage_consumption (meter_id, interval_start, enterprise_id, carrier, "
+                "COPY stage_consumption_ms (meter_id, slot_ms, enterprise_id, carrier, "
                 "quantity, unit, energy_tce, co2_t, water_m3, estimated, replace_estimated) "
                 "FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(
                     [
                         "text",
-                        "timestamptz",
+                        "int8",
                         "text",
                         "text",
                         "float8",
@@ -149,11 +144,12 @@ def write_booking(conn: Conn, booking: Booking) -> None:
                         "bool",
                     ]
                 )
+                write = copy.write_row
                 for row in booking.rows.values():
-                    copy.write_row(
+                    write(
                         (
                             row.meter_id,
-                            _ts(row.slot_ms),
+                            row.slot_ms,
                             row.enterprise_id,
                             row.carrier,
                             row.quantity,
@@ -168,8 +164,8 @@ def write_booking(conn: Conn, booking: Booking) -> None:
             cur.execute(
                 "INSERT INTO consumption_15m AS c (meter_id, interval_start, enterprise_id, "
                 "carrier, quantity, unit, energy_tce, co2_t, water_m3, estimated) "
-                "SELECT meter_id, interval_start, enterprise_id, carrier, quantity, unit, "
-                "energy_tce, co2_t, water_m3, estimated FROM stage_consumption "
+                f"SELECT meter_id, {_MS.format('slot_ms')}, enterprise_id, carrier, quantity, "
+                "unit, energy_tce, co2_t, water_m3, estimated FROM stage_consumption_ms "
                 "ON CONFLICT (meter_id, interval_start) DO UPDATE SET "
                 "quantity = c.quantity + EXCLUDED.quantity, "
                 "energy_tce = c.energy_tce + EXCLUDED.energy_tce, "
@@ -179,9 +175,9 @@ def write_booking(conn: Conn, booking: Booking) -> None:
             )
             if any(row.replace_estimated for row in booking.rows.values()):
                 cur.execute(
-                    "UPDATE consumption_15m c SET estimated = s.estimated FROM stage_consumption s "
-                    "WHERE s.replace_estimated AND c.meter_id = s.meter_id "
-                    "AND c.interval_start = s.interval_start"
+                    "UPDATE consumption_15m c SET estimated = s.estimated "
+                    "FROM stage_consumption_ms s WHERE s.replace_estimated "
+                    f"AND c.meter_id = s.meter_id AND c.interval_start = {_MS.format('s.slot_ms')}"
                 )
         if booking.states:
             ids = list(booking.states)

@@ -137,6 +137,33 @@ class Converted:
     missing: tuple[str, ...] = ()
 
 
+def factors_on(
+    table: FactorTable,
+    carrier: Carrier,
+    day: date,
+    *,
+    grid_region: str,
+    electricity_method: str = "equivalent",
+) -> tuple[float | None, float | None, tuple[str, ...]]:
+    """The (tce, CO2) factor values of a (non-water) carrier valid on ``day`` (None:
+    missing) and the reasons for those missing; the same for every amount of that day."""
+    electric = carrier is Carrier.ELECTRICITY
+    values: list[float | None] = []
+    missing: list[str] = []
+    for quantity, variant in (
+        ("tce", electricity_method if electric else "default"),
+        ("co2", grid_region if electric else "default"),
+    ):
+        try:
+            factor = table.lookup(quantity, carrier, variant, day)  # type: ignore[arg-type]
+        except FactorMissing as exc:
+            missing.append(str(exc))
+            values.append(None)
+        else:
+            values.append(factor.value)
+    return values[0], values[1], tuple(missing)
+
+
 def convert(
     table: FactorTable,
     carrier: Carrier,
@@ -152,18 +179,12 @@ def convert(
     """
     if carrier is Carrier.WATER:
         return Converted(None, None, canonical_amount)
-    electric = carrier is Carrier.ELECTRICITY
-    results: list[float | None] = []
-    missing: list[str] = []
-    for quantity, variant in (
-        ("tce", electricity_method if electric else "default"),
-        ("co2", grid_region if electric else "default"),
-    ):
-        try:
-            factor = table.lookup(quantity, carrier, variant, day)  # type: ignore[arg-type]
-        except FactorMissing as exc:
-            missing.append(str(exc))
-            results.append(None)
-        else:
-            results.append(canonical_amount * factor.value / 1000.0)
-    return Converted(results[0], results[1], None, tuple(missing))
+    tce, co2, missing = factors_on(
+        table, carrier, day, grid_region=grid_region, electricity_method=electricity_method
+    )
+    return Converted(
+        None if tce is None else canonical_amount * tce / 1000.0,
+        None if co2 is None else canonical_amount * co2 / 1000.0,
+        None,
+        missing,
+    )

@@ -11,11 +11,11 @@ and is logged with its reason, not skipped in silence.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from datetime import datetime
 
+import msgspec
 from kafka import KafkaConsumer, TopicPartition
 
 from greenmon.bus import kafka as bus_kafka
@@ -53,7 +53,7 @@ def admit_late(settings: Settings, start: datetime, end: datetime, timeout_s: fl
                                     rec.topic, rec.partition, rec.offset, exc)  # fmt: skip
                         continue
                     if lo <= r.ts_ms < hi:
-                        admitted = dataclasses.replace(r, admit=True)
+                        admitted = msgspec.structs.replace(r, admit=True)
                         producer.send(settings.topic_readings, key=r.meter_id.encode(),
                                       value=admitted.encode())  # fmt: skip
                         sent += 1

@@ -86,12 +86,16 @@ class GroupConsumer:
         group: str | None,
         positions_key: str | None,
         client_id: str,
+        group_instance_id: str | None = None,
     ) -> None:
         self.runtime = runtime
         self.topic = topic
         self.group = group
         self.positions_key = positions_key
         self._client_id = client_id
+        #: static membership (Kafka's group.instance.id): a restarted member keeps its
+        #: partitions without a rebalance (README: Performance)
+        self._instance_id = group_instance_id
         self._log = runtime.log
         self.join_watch = JoinWatch(runtime.settings.kafka_join_timeout_s)
         #: partitions whose stored position still waits for a high-water mark to check
@@ -102,7 +106,10 @@ class GroupConsumer:
     def start(self) -> None:
         """Make the Kafka consumer (once the topic exists) and join the group."""
         self._consumer = bus_kafka.consumer(
-            self.runtime.settings, client_id=self._client_id, group_id=self.group
+            self.runtime.settings,
+            client_id=self._client_id,
+            group_id=self.group,
+            group_instance_id=self._instance_id,
         )
         if self.group is not None:
             self.join_watch.restart()

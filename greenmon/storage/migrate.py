@@ -19,6 +19,7 @@ from greenmon.settings import Settings
 from greenmon.storage.accounting_store import load_config
 from greenmon.storage.db import Conn, Edition, connect, detect_edition
 from greenmon.storage.factor_store import sync_factors
+from greenmon.storage.policies import apply_policies
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def migrate(settings: Settings) -> tuple[Edition, list[str]]:
                 applied.append(f"{version:04d}_{name}")
                 log.info("applied migration %04d_%s", version, name)
         _seed(conn)
+        apply_policies(conn, edition, settings)
     return edition, applied
 
 

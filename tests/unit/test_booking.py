@@ -15,7 +15,7 @@ from greenmon.domain.factors import default_factors
 from greenmon.domain.reference import Carrier, MeterKind
 from greenmon.domain.registry import Meter
 from greenmon.domain.wire import ReadingRecord
-from processor.booking import Booker, Booking
+from processor.booking import Booker, Booking, split_batch
 
 TZ = ZoneInfo("Asia/Shanghai")
 BOOKER = Booker(default_factors(), TZ, "shandong")
@@ -235,3 +235,11 @@ def test_a_reading_twice_in_one_batch_is_booked_once() -> None:
     assert kept == [first, other]
     assert kept[0] is first
     assert newly_stored([first, again], set()) == []
+
+
+def test_a_polled_batch_is_cut_into_parts_in_order_per_partition() -> None:
+    polled = {"p0": list(range(7)), "p1": list(range(100, 103)), "p2": []}
+    parts = list(split_batch(polled, 4))
+    assert parts == [{"p0": [0, 1, 2, 3]}, {"p0": [4, 5, 6], "p1": [100]}, {"p1": [101, 102]}]
+    assert list(split_batch(polled, 100)) == [{"p0": list(range(7)), "p1": [100, 101, 102]}]
+    assert list(split_batch({}, 3)) == []

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, date, datetime, timedelta
+
+import pytest
 
 from alerts import checks
 from alerts.channels import body_bytes, render_html, render_text, sign, summary, verify
 from alerts.rules import parse_rules
 from alerts.store import MeterInfo
 from greenmon.domain.consumption import SlotRow
-from greenmon.domain.windows import build_records, publish
+from greenmon.domain.windows import (
+    MAX_WINDOWS_PER_RECORD,
+    InvalidWindows,
+    Window,
+    build_records,
+    decode_all,
+    decode_batch,
+    encode_batch,
+    publish,
+)
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 RULES = parse_rules("""
@@ -28,53 +38,91 @@ rules:
 """).rules
 
 
-def _slot(meter: str, minutes: int, qty: float, carrier: str = "electricity") -> SlotRow:
+def _slot(
+    meter: str, minutes: int, qty: float, carrier: str = "electricity", enterprise: str = "E1"
+) -> SlotRow:
     unit = "kWh" if carrier == "electricity" else "m3"
     ms = int((T0 + timedelta(minutes=minutes)).timestamp() * 1000)
-    return SlotRow(meter, ms, "E1", carrier, qty, unit, None, None, None, False)
+    return SlotRow(meter, ms, enterprise, carrier, qty, unit, None, None, None, False)
 
 
 class _Producer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bytes]] = []
+    def __init__(self, partitions: int = 4) -> None:
+        self.sent: list[tuple[str, bytes, int]] = []
+        self._partitions = partitions
 
-    def send(self, topic: str, *, key: bytes, value: bytes) -> None:
-        self.sent.append((topic, key, value))
+    def send(self, topic: str, *, value: bytes, partition: int) -> None:
+        self.sent.append((topic, value, partition))
+
+    def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self._partitions))
 
 
-def test_one_record_per_slot_in_slot_order_with_demand_for_electricity() -> None:
-    rows = [_slot("M1", 15, 300.0), _slot("M1", 0, 250.0), _slot("G1", 0, 5.0, "natural_gas")]
-    producer = _Producer()
-    assert publish(producer, "w", rows) == 3
-    docs = [json.loads(v) for _t, _k, v in producer.sent]
-    assert [(d["meter_id"], d["interval_start"]) for d in docs] == [
-        ("G1", "2025-01-01T00:00:00+00:00"),
-        ("M1", "2025-01-01T00:00:00+00:00"),
-        ("M1", "2025-01-01T00:15:00+00:00"),
-    ]
-    assert [d["demand_kw"] for d in docs] == [None, 1000.0, 1200.0]
-    assert [k for _t, k, _v in producer.sent] == [b"G1", b"M1", b"M1"]
-    assert build_records([]) == []
+def test_a_batch_is_a_few_records_with_each_enterprise_on_one_partition() -> None:
+    rows = [_slot(f"M{i}", m, 10.0 + i, enterprise=f"E{i % 7}") for i in range(50)
+            for m in (0, 15, 30)]  # fmt: skip
+    rows.append(_slot("G1", 0, 5.0, "natural_gas"))
+    producer = _Producer(partitions=4)
+    sent = publish(producer, "w", rows)
+    assert sent == len(producer.sent) <= 4  # one record per partition (101 windows fit one)
+    seen: dict[str, int] = {}
+    got: list[tuple[str, int, float]] = []
+    for topic, value, partition in producer.sent:
+        assert topic == "w"
+        for w in decode_batch(value):
+            assert seen.setdefault(w.enterprise_id, partition) == partition
+            got.append((w.meter_id, w.slot_ms, w.quantity))
+    expected = sorted((r.meter_id, r.slot_ms, r.quantity) for r in rows)
+    assert sorted(got) == expected
+    # per meter in the batch's (slot) order
+    for meter in {g[0] for g in got}:
+        slots = [g[1] for g in got if g[0] == meter]
+        assert slots == sorted(slots)
+    assert build_records([], 4) == []
+
+
+def test_large_batches_are_cut_into_records_of_bounded_size() -> None:
+    rows = [_slot(f"M{i}", 15 * (i % 96), 1.0) for i in range(2 * MAX_WINDOWS_PER_RECORD + 1)]
+    records = build_records(rows, 3)
+    assert [len(decode_batch(v)) for _p, v in records] == [
+        MAX_WINDOWS_PER_RECORD, MAX_WINDOWS_PER_RECORD, 1
+    ]  # fmt: skip
+    assert max(len(v) for _p, v in records) < 1_000_000
+
+
+def test_another_version_or_not_a_window_batch_is_refused_with_a_reason() -> None:
+    good = encode_batch([Window("M1", "E1", "electricity", 0, 1.0, "kWh")])
+    v2 = good.replace(b'"v":1', b'"v":2')
+    windows, refused = decode_all(
+        [("w/0@0", good), ("w/0@1", v2), ("w/0@2", b"[1,2]"), ("w/0@3", b'{"v":1,"windows":[1]}')]
+    )
+    assert [w.meter_id for w in windows] == ["M1"]
+    assert [o for o, _r in refused] == ["w/0@1", "w/0@2", "w/0@3"]
+    assert refused[0][1] == "window batch version 2 is not one this service reads (it reads 1)"
+    assert refused[1][1].startswith("not a window batch")
+    assert refused[2][1].startswith("not a version 1 window batch")
+    with pytest.raises(InvalidWindows, match="version 7"):
+        decode_batch(b'{"v":7,"windows":[]}')
 
 
 def test_publish_never_raises() -> None:
-    class Broken:
-        def send(self, topic: str, *, key: bytes, value: bytes) -> None:
+    class Broken(_Producer):
+        def send(self, topic: str, *, value: bytes, partition: int) -> None:
             raise RuntimeError("Kafka away")
 
     assert publish(Broken(), "w", [_slot("M1", 0, 1.0)]) == 0
 
 
 def test_threshold_candidates_use_the_stored_total_and_match_carriers() -> None:
-    window = json.loads(build_records([_slot("M1", 0, 100.0)])[0][1])
-    (c,) = checks.threshold_candidates(RULES, window, total=250.0)  # slot completed later
+    (window,) = decode_batch(build_records([_slot("M1", 0, 100.0)], 1)[0][1])
+    assert window.as_mapping()["demand_kw"] == 400.0
+    (c,) = checks.threshold_candidates(RULES, window.as_mapping(), total=250.0)  # completed later
     assert (c.rule.id, c.obs.value, c.obs.level, c.unit) == ("kw", 1000.0, "fire", "kW")
     assert c.obs.at == T0 + timedelta(minutes=15) and c.obs.start == T0
     assert c.fingerprint == "kw/meter/M1"
-    gas = json.loads(build_records([_slot("G1", 0, 5.0, "natural_gas")])[0][1])
-    assert [(c.rule.id, c.obs.level) for c in checks.threshold_candidates(RULES, gas, None)] == [
-        ("gas", "clear")
-    ]
+    (gas,) = decode_batch(build_records([_slot("G1", 0, 5.0, "natural_gas")], 1)[0][1])
+    got = checks.threshold_candidates(RULES, gas.as_mapping(), None)
+    assert [(c.rule.id, c.obs.level) for c in got] == [("gas", "clear")]
 
 
 def test_silent_meters_and_the_enterprise_alert() -> None:
