@@ -44,6 +44,29 @@ class _DeadLettersNotSent(NotAcknowledged):
     """Kafka did not acknowledge a batch's dead letters; the batch is retried."""
 
 
+def decode_fresh(
+    polled: Polled, stored: dict[int, int]
+) -> tuple[list[ReadingRecord], list[tuple[bytes, str, str]], dict[int, int], int]:
+    """The polled records not yet applied (at or past the stored positions), decoded:
+    (readings, dead letters as (payload, reason, origin), next positions, how many)."""
+    readings: list[ReadingRecord] = []
+    dead: list[tuple[bytes, str, str]] = []
+    positions: dict[int, int] = {}
+    consumed = 0
+    for tp, records in polled.items():
+        fresh = [r for r in records if r.offset >= stored.get(tp.partition, -1)]
+        consumed += len(fresh)
+        if records:
+            # never move a stored position back (a fenced-off processor's stale batch)
+            positions[tp.partition] = max(records[-1].offset + 1, stored.get(tp.partition, 0))
+        for rec in fresh:
+            try:
+                readings.append(decode_record(rec.value))
+            except InvalidReading as exc:
+                dead.append((rec.value, str(exc), f"{tp.topic}/{tp.partition}@{rec.offset}"))
+    return readings, dead, positions, consumed
+
+
 class Processor:
     """One processor process. ``run()`` blocks until ``stop()``."""
 
@@ -137,25 +160,7 @@ class Processor:
             self._refresh_booker(conn)
         with conn.transaction():
             stored = self.readings.lock_positions(conn, [tp.partition for tp in polled])
-            readings: list[ReadingRecord] = []
-            dead: list[tuple[bytes, str, str]] = []
-            positions: dict[int, int] = {}
-            consumed = 0
-            for tp, records in polled.items():
-                fresh = [r for r in records if r.offset >= stored.get(tp.partition, -1)]
-                consumed += len(fresh)
-                if records:
-                    # never move a stored position back (a fenced-off processor's stale batch)
-                    positions[tp.partition] = max(
-                        records[-1].offset + 1, stored.get(tp.partition, 0)
-                    )
-                for rec in fresh:
-                    try:
-                        readings.append(decode_record(rec.value))
-                    except InvalidReading as exc:
-                        dead.append(
-                            (rec.value, str(exc), f"{tp.topic}/{tp.partition}@{rec.offset}")
-                        )
+            readings, dead, positions, consumed = decode_fresh(polled, stored)
             marks = sink.load_watermarks(conn, (r.meter_id for r in readings))
             readings, late, marks = split_late(readings, marks, self._grace_ms)
             self._set_aside(late)

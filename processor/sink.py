@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from greenmon.domain.consumption import CounterState
 from greenmon.domain.wire import ReadingRecord
-from greenmon.storage.db import Conn
+from greenmon.storage.db import Conn, Cursor
 from processor.booking import Booking
 
 _STAGING = """
@@ -124,135 +124,163 @@ def write_booking(conn: Conn, booking: Booking) -> None:
     """Upsert slot rows (adding to what is there), states, quarantine and factor gaps."""
     with conn.cursor() as cur:
         if booking.rows:
-            with cur.copy(
-                "COPY stage_consumption_ms (meter_id, slot_ms, enterprise_id, carrier, "
-                "quantity, unit, energy_tce, co2_t, water_m3, estimated, replace_estimated) "
-                "FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(
-                    [
-                        "text",
-                        "int8",
-                        "text",
-                        "text",
-                        "float8",
-                        "text",
-                        "float8",
-                        "float8",
-                        "float8",
-                        "bool",
-                        "bool",
-                    ]
-                )
-                write = copy.write_row
-                for row in booking.rows.values():
-                    write(
-                        (
-                            row.meter_id,
-                            row.slot_ms,
-                            row.enterprise_id,
-                            row.carrier,
-                            row.quantity,
-                            row.unit,
-                            row.energy_tce,
-                            row.co2_t,
-                            row.water_m3,
-                            row.estimated,
-                            row.replace_estimated,
-                        )
-                    )
-            cur.execute(
-                "INSERT INTO consumption_15m AS c (meter_id, interval_start, enterprise_id, "
-                "carrier, quantity, unit, energy_tce, co2_t, water_m3, estimated) "
-                f"SELECT meter_id, {_MS.format('slot_ms')}, enterprise_id, carrier, quantity, "
-                "unit, energy_tce, co2_t, water_m3, estimated FROM stage_consumption_ms "
-                "ON CONFLICT (meter_id, interval_start) DO UPDATE SET "
-                "quantity = c.quantity + EXCLUDED.quantity, "
-                "energy_tce = c.energy_tce + EXCLUDED.energy_tce, "
-                "co2_t = c.co2_t + EXCLUDED.co2_t, "
-                "water_m3 = c.water_m3 + EXCLUDED.water_m3, "
-                "estimated = c.estimated OR EXCLUDED.estimated, updated_at = now()"
-            )
-            if any(row.replace_estimated for row in booking.rows.values()):
-                cur.execute(
-                    "UPDATE consumption_15m c SET estimated = s.estimated "
-                    "FROM stage_consumption_ms s WHERE s.replace_estimated "
-                    f"AND c.meter_id = s.meter_id AND c.interval_start = {_MS.format('s.slot_ms')}"
-                )
+            _write_slots(cur, booking)
         if booking.states:
-            ids = list(booking.states)
-            cur.execute(
-                "INSERT INTO meter_state (meter_id, last_ts, last_value) "
-                "SELECT m, to_timestamp(t / 1000.0), v "
-                "FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS s(m, t, v) "
-                "ON CONFLICT (meter_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
-                "last_value = EXCLUDED.last_value, updated_at = now()",
-                (
-                    ids,
-                    [booking.states[i].ts_ms for i in ids],
-                    [booking.states[i].value for i in ids],
-                ),
-            )
+            _write_states(cur, booking)
         if booking.months:
-            keys = sorted(booking.months)
-            sums = [booking.months[k] for k in keys]
-            cur.execute(
-                "INSERT INTO enterprise_month AS m (enterprise_id, month, energy_tce, "
-                "excluded_tce, co2_t, water_m3, energy_gaps, co2_gaps) "
-                "SELECT * FROM unnest(%s::text[], %s::date[], %s::float8[], %s::float8[], "
-                "%s::float8[], %s::float8[], %s::int[], %s::int[]) "
-                "ON CONFLICT (enterprise_id, month) DO UPDATE SET "
-                "energy_tce = m.energy_tce + EXCLUDED.energy_tce, "
-                "excluded_tce = m.excluded_tce + EXCLUDED.excluded_tce, "
-                "co2_t = m.co2_t + EXCLUDED.co2_t, water_m3 = m.water_m3 + EXCLUDED.water_m3, "
-                "energy_gaps = m.energy_gaps + EXCLUDED.energy_gaps, "
-                "co2_gaps = m.co2_gaps + EXCLUDED.co2_gaps, updated_at = now()",
-                (
-                    [k[0] for k in keys],
-                    [k[1] for k in keys],
-                    [x.energy_tce for x in sums],
-                    [x.excluded_tce for x in sums],
-                    [x.co2_t for x in sums],
-                    [x.water_m3 for x in sums],
-                    [x.energy_gaps for x in sums],
-                    [x.co2_gaps for x in sums],
-                ),
-            )
+            _write_months(cur, booking)
         if booking.meter_events:
-            ev = booking.meter_events
-            cur.execute(
-                "INSERT INTO meter_events (meter_id, ts, event) "
-                "SELECT m, to_timestamp(t / 1000.0), e "
-                "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(m, t, e) "
-                "ON CONFLICT DO NOTHING",
-                ([x[0] for x in ev], [x[1] for x in ev], [x[2] for x in ev]),
-            )
+            _write_meter_events(cur, booking)
         if booking.unquarantined:
-            cur.execute(
-                "DELETE FROM quarantine q USING unnest(%s::text[], %s::bigint[]) AS u(m, t) "
-                "WHERE q.meter_id = u.m AND q.ts = to_timestamp(u.t / 1000.0)",
-                ([u[0] for u in booking.unquarantined], [u[1] for u in booking.unquarantined]),
-            )
+            _write_unquarantined(cur, booking)
         if booking.quarantined:
-            q = booking.quarantined
-            cur.execute(
-                "INSERT INTO quarantine (meter_id, ts, value, delta, reason) "
-                "SELECT m, to_timestamp(t / 1000.0), v, d, r FROM unnest(%s::text[], "
-                "%s::bigint[], %s::float8[], %s::float8[], %s::text[]) AS s(m, t, v, d, r) "
-                "ON CONFLICT (meter_id, ts) DO NOTHING",
-                (
-                    [x.meter_id for x in q],
-                    [x.ts_ms for x in q],
-                    [x.value for x in q],
-                    [x.delta for x in q],
-                    [x.reason for x in q],
-                ),
-            )
+            _write_quarantined(cur, booking)
         if booking.factor_gaps:
-            gaps = sorted(booking.factor_gaps)
-            cur.execute(
-                "INSERT INTO factor_gaps (meter_id, interval_start, reason) "
-                "SELECT m, to_timestamp(t / 1000.0), r FROM unnest(%s::text[], %s::bigint[], "
-                "%s::text[]) AS s(m, t, r) ON CONFLICT DO NOTHING",
-                ([g[0] for g in gaps], [g[1] for g in gaps], [g[2] for g in gaps]),
+            _write_factor_gaps(cur, booking)
+
+
+def _write_slots(cur: Cursor, booking: Booking) -> None:
+    with cur.copy(
+        "COPY stage_consumption_ms (meter_id, slot_ms, enterprise_id, carrier, "
+        "quantity, unit, energy_tce, co2_t, water_m3, estimated, replace_estimated) "
+        "FROM STDIN (FORMAT BINARY)"
+    ) as copy:
+        copy.set_types(
+            [
+                "text",
+                "int8",
+                "text",
+                "text",
+                "float8",
+                "text",
+                "float8",
+                "float8",
+                "float8",
+                "bool",
+                "bool",
+            ]
+        )
+        write = copy.write_row
+        for row in booking.rows.values():
+            write(
+                (
+                    row.meter_id,
+                    row.slot_ms,
+                    row.enterprise_id,
+                    row.carrier,
+                    row.quantity,
+                    row.unit,
+                    row.energy_tce,
+                    row.co2_t,
+                    row.water_m3,
+                    row.estimated,
+                    row.replace_estimated,
+                )
             )
+    cur.execute(
+        "INSERT INTO consumption_15m AS c (meter_id, interval_start, enterprise_id, "
+        "carrier, quantity, unit, energy_tce, co2_t, water_m3, estimated) "
+        f"SELECT meter_id, {_MS.format('slot_ms')}, enterprise_id, carrier, quantity, "
+        "unit, energy_tce, co2_t, water_m3, estimated FROM stage_consumption_ms "
+        "ON CONFLICT (meter_id, interval_start) DO UPDATE SET "
+        "quantity = c.quantity + EXCLUDED.quantity, "
+        "energy_tce = c.energy_tce + EXCLUDED.energy_tce, "
+        "co2_t = c.co2_t + EXCLUDED.co2_t, "
+        "water_m3 = c.water_m3 + EXCLUDED.water_m3, "
+        "estimated = c.estimated OR EXCLUDED.estimated, updated_at = now()"
+    )
+    if any(row.replace_estimated for row in booking.rows.values()):
+        cur.execute(
+            "UPDATE consumption_15m c SET estimated = s.estimated "
+            "FROM stage_consumption_ms s WHERE s.replace_estimated "
+            f"AND c.meter_id = s.meter_id AND c.interval_start = {_MS.format('s.slot_ms')}"
+        )
+
+
+def _write_states(cur: Cursor, booking: Booking) -> None:
+    ids = list(booking.states)
+    cur.execute(
+        "INSERT INTO meter_state (meter_id, last_ts, last_value) "
+        "SELECT m, to_timestamp(t / 1000.0), v "
+        "FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS s(m, t, v) "
+        "ON CONFLICT (meter_id) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
+        "last_value = EXCLUDED.last_value, updated_at = now()",
+        (
+            ids,
+            [booking.states[i].ts_ms for i in ids],
+            [booking.states[i].value for i in ids],
+        ),
+    )
+
+
+def _write_months(cur: Cursor, booking: Booking) -> None:
+    keys = sorted(booking.months)
+    sums = [booking.months[k] for k in keys]
+    cur.execute(
+        "INSERT INTO enterprise_month AS m (enterprise_id, month, energy_tce, "
+        "excluded_tce, co2_t, water_m3, energy_gaps, co2_gaps) "
+        "SELECT * FROM unnest(%s::text[], %s::date[], %s::float8[], %s::float8[], "
+        "%s::float8[], %s::float8[], %s::int[], %s::int[]) "
+        "ON CONFLICT (enterprise_id, month) DO UPDATE SET "
+        "energy_tce = m.energy_tce + EXCLUDED.energy_tce, "
+        "excluded_tce = m.excluded_tce + EXCLUDED.excluded_tce, "
+        "co2_t = m.co2_t + EXCLUDED.co2_t, water_m3 = m.water_m3 + EXCLUDED.water_m3, "
+        "energy_gaps = m.energy_gaps + EXCLUDED.energy_gaps, "
+        "co2_gaps = m.co2_gaps + EXCLUDED.co2_gaps, updated_at = now()",
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [x.energy_tce for x in sums],
+            [x.excluded_tce for x in sums],
+            [x.co2_t for x in sums],
+            [x.water_m3 for x in sums],
+            [x.energy_gaps for x in sums],
+            [x.co2_gaps for x in sums],
+        ),
+    )
+
+
+def _write_meter_events(cur: Cursor, booking: Booking) -> None:
+    ev = booking.meter_events
+    cur.execute(
+        "INSERT INTO meter_events (meter_id, ts, event) "
+        "SELECT m, to_timestamp(t / 1000.0), e "
+        "FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(m, t, e) "
+        "ON CONFLICT DO NOTHING",
+        ([x[0] for x in ev], [x[1] for x in ev], [x[2] for x in ev]),
+    )
+
+
+def _write_unquarantined(cur: Cursor, booking: Booking) -> None:
+    cur.execute(
+        "DELETE FROM quarantine q USING unnest(%s::text[], %s::bigint[]) AS u(m, t) "
+        "WHERE q.meter_id = u.m AND q.ts = to_timestamp(u.t / 1000.0)",
+        ([u[0] for u in booking.unquarantined], [u[1] for u in booking.unquarantined]),
+    )
+
+
+def _write_quarantined(cur: Cursor, booking: Booking) -> None:
+    q = booking.quarantined
+    cur.execute(
+        "INSERT INTO quarantine (meter_id, ts, value, delta, reason) "
+        "SELECT m, to_timestamp(t / 1000.0), v, d, r FROM unnest(%s::text[], "
+        "%s::bigint[], %s::float8[], %s::float8[], %s::text[]) AS s(m, t, v, d, r) "
+        "ON CONFLICT (meter_id, ts) DO NOTHING",
+        (
+            [x.meter_id for x in q],
+            [x.ts_ms for x in q],
+            [x.value for x in q],
+            [x.delta for x in q],
+            [x.reason for x in q],
+        ),
+    )
+
+
+def _write_factor_gaps(cur: Cursor, booking: Booking) -> None:
+    gaps = sorted(booking.factor_gaps)
+    cur.execute(
+        "INSERT INTO factor_gaps (meter_id, interval_start, reason) "
+        "SELECT m, to_timestamp(t / 1000.0), r FROM unnest(%s::text[], %s::bigint[], "
+        "%s::text[]) AS s(m, t, r) ON CONFLICT DO NOTHING",
+        ([g[0] for g in gaps], [g[1] for g in gaps], [g[2] for g in gaps]),
+    )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from greenmon.domain.wire import MAX_BATCH_BYTES
 from greenmon.errors import ServiceError
@@ -114,7 +117,25 @@ def render_mosquitto_conf(
         lines.append(f"acl_file {acl_file}")
     if user is not None:
         lines.append(f"user {user}")
-    lines += [
+    lines += _persistence_lines(data_dir, max_packet_size)
+    lines.append(f"log_dest file {log_file}" if log_file is not None else "log_dest stderr")
+    lines += _LOG_LINES
+    return "\n".join(lines) + "\n"
+
+
+_LOG_LINES: Final = (
+    "log_type error",
+    "log_type warning",
+    "log_type notice",
+    "connection_messages true",
+    "log_timestamp true",
+    "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+)
+
+
+def _persistence_lines(data_dir: Path, max_packet_size: int) -> list[str]:
+    """Persistence, queue and in-flight limits (see the constants above)."""
+    return [
         "persistence true",
         f"persistence_location {str(data_dir).rstrip('/')}/",
         "persistence_file mosquitto.db",
@@ -128,19 +149,6 @@ def render_mosquitto_conf(
         f"max_packet_size {max_packet_size}",
         "set_tcp_nodelay true",
     ]
-    if log_file is not None:
-        lines.append(f"log_dest file {log_file}")
-    else:
-        lines.append("log_dest stderr")
-    lines += [
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        "connection_messages true",
-        "log_timestamp true",
-        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def start_mosquitto(
@@ -180,13 +188,10 @@ def start_mosquitto(
     )
     conf_path = data_dir / CONF_NAME
     conf_path.write_text(conf)
+    prepare: Callable[[Path], None] | None = None
     if user is not None:
         hand_over(data_dir, user, recursive=True)
-
-    def _prepare(path: Path) -> None:
-        if user is not None:
-            hand_over(path, user)
-
+        prepare = functools.partial(hand_over, user=user)
     proc = ManagedProcess.start(
         "mosquitto",
         [str(binary), "-c", str(conf_path)],
@@ -195,7 +200,7 @@ def start_mosquitto(
         pid_file=pid_file,
         cwd=data_dir,
         die_with_parent=die_with_parent,
-        prepare_log=_prepare,
+        prepare_log=prepare,
     )
     try:
         proc.wait_port("127.0.0.1", port, timeout)

@@ -18,6 +18,7 @@ from greenmon.settings import Settings
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[TupleRow]
+Cursor = psycopg.Cursor[TupleRow]
 
 
 @dataclass(frozen=True, slots=True)
