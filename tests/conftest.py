@@ -8,7 +8,14 @@ pytest_plugins = ["tests.plugins.services"]
 
 #: run one after another on one worker: each injects faults into shared machinery and
 #: waits on timing, so two at once on this 2-core machine only slow each other down
-SERIAL_FILES = ("test_faults.py", "test_faults_services.py")
+SERIAL_FILES = (
+    "test_faults.py",
+    "test_faults_services.py",
+    "test_broker_crash.py",
+    "test_scaleout.py",
+    "test_no_stalls.py",
+    "test_streaming_bench.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
