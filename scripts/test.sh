@@ -21,4 +21,4 @@ echo "[test] pytest"
 # files one after the other, see tests/conftest.py). Not the default: on 2 cores it has
 # not had enough green runs yet (one process: about 7 minutes here).
 exec .venv/bin/python -m pytest -p no:cacheprovider -n "${GREENMON_TEST_WORKERS:-0}" \
-  --dist loadgroup "$@"
+  --dist loadgroup --durations=25 "$@"

@@ -274,7 +274,7 @@ def publish(
     finally:
         client.disconnect()
         client.loop_stop()
-    _drop_session(settings, client_id, username, password)
+    drop_session(settings, client_id, username, password)
     if progress is not None:
         progress(count)
     log.info("published %d readings, all acknowledged", count)
@@ -298,7 +298,7 @@ def _check_limits(max_inflight: int, window: int, speed: float | None) -> None:
         raise ValueError(f"speed must be positive (or None/0 for no pacing), not {speed}")
 
 
-def _drop_session(
+def drop_session(
     settings: Settings, client_id: str, username: str | None, password: str | None
 ) -> None:
     """Connect once with a clean session so the broker forgets this client id's session.

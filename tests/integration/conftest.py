@@ -26,7 +26,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from greenmon import export
 from greenmon.domain.registry import Registry
-from greenmon.feeds.publisher import publish
+from greenmon.feeds.publisher import drop_session, publish
 from greenmon.feeds.simulator import SimReading
 from greenmon.feeds.truth import TruthRow
 from greenmon.jobs.runner import settings_env, start_service
@@ -253,6 +253,12 @@ def pipeline(pipeline_settings: Settings, tmp_path: Path) -> Iterator[Pipeline]:
         yield p
     finally:
         p.stop_all()
+        # the collector's persistent session would otherwise stay on the session's broker
+        # and queue every later test's readings (a growing database Mosquitto rewrites
+        # every AUTOSAVE_CHANGES changes)
+        s = p.settings
+        password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
+        drop_session(s, s.collector_client_id, s.mqtt_username, password)
 
 
 # --- helpers for fault-injection tests (test_faults.py, test_hostile_input.py) ---------------
