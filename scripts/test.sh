@@ -19,6 +19,6 @@ echo "[test] pytest"
 # One process by default. GREENMON_TEST_WORKERS=2 runs two pytest-xdist workers (each
 # with its own throwaway services; a file's tests stay together, the fault-injection
 # files one after the other, see tests/conftest.py). Not the default: on 2 cores it has
-# not had enough green runs yet (one process: about 7 minutes here).
+# not had enough green runs yet (one process: 25-35 minutes here, see README).
 exec .venv/bin/python -m pytest -p no:cacheprovider -n "${GREENMON_TEST_WORKERS:-0}" \
   --dist loadgroup --durations=25 "$@"
