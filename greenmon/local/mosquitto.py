@@ -30,7 +30,7 @@ MAX_PACKET_SIZE = MAX_BATCH_BYTES + 64 * 1024
 #: many changes, each queued message being at least one. Saving after every change
 #: costs a full database write per message (75 msg/s with 5 000 queued); saving every
 #: second loses 1-2 s of traffic (447-5 000 messages measured). README: Reliability.
-AUTOSAVE_CHANGES = 100
+AUTOSAVE_CHANGES = 1000
 #: QoS 1 messages the broker sends a client before it waits for PUBACKs; the collector
 #: acknowledges only after Kafka, so this window times Kafka's round trip bounds its rate
 MAX_INFLIGHT_MESSAGES = 10_000
